@@ -1,0 +1,1 @@
+"""dealer-feed ETL: OpenTrack vehicle feeds into service-request changes in a SQL warehouse."""

@@ -1,0 +1,122 @@
+"""`dealer-feed`: the data engineers' command line (also `python -m dealer_feed`).
+
+Every subcommand exits non-zero on failure with one clear line on stderr. Expected
+errors (bad config, unreachable service, missing grant, refused run) never print a
+traceback; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+from dealer_feed.config import PROJECT_ROOT, ConfigError, find_group
+
+DEMO_WORLD = PROJECT_ROOT / "include" / "simulator" / "demo_world.yaml"
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Error types that deserve one line, not a traceback (imported lazily: cheap --help)."""
+    from dealer_feed.opentrack.errors import OpenTrackError
+    from dealer_feed.pipeline import DealerStepError
+    from dealer_feed.warehouse.errors import WarehouseError
+
+    return ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError
+
+
+def cmd_simulator(args: argparse.Namespace) -> int:
+    from dealer_feed.simulator.server import serve_forever
+
+    serve_forever(args.world, host=args.host, port=args.port)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from dealer_feed.opentrack.hook import OpenTrackHook
+    from dealer_feed.opentrack.onboarding import all_ok, check_group, format_table
+
+    group = find_group(args.group)
+    client = OpenTrackHook(args.conn_id or group.connections.opentrack).client()
+    rows = check_group(group, client, args.as_of)
+    print(format_table(rows))
+    if not all_ok(rows):
+        print(f"dealer-feed check: group {group.group} is missing access it needs (see the fix column)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from dealer_feed.warehouse import engine_from_connection, make_engine
+    from dealer_feed.warehouse.migrations import apply
+
+    engine = make_engine(args.url) if args.url else engine_from_connection(args.conn_id)
+    applied = apply(engine)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from dealer_feed.demo import run_demo
+
+    return run_demo(world=args.world, days=args.days, first=args.first)
+
+
+def _parse_date(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def _parse_time(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dealer-feed", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
+
+    p = sub.add_parser("simulator", help="serve the OpenTrack simulator until interrupted")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    p.add_argument("--world", type=Path, default=DEMO_WORLD, help="world YAML file (default: the demo world)")
+    p.set_defaults(func=cmd_simulator)
+
+    p = sub.add_parser("check", help="onboarding check: each dealer x OpenTrack method the group needs")
+    p.add_argument("group", help="dealer group name (include/dealer_groups/GROUP.yaml)")
+    p.add_argument("--conn-id", help="Airflow connection id (default: the group's opentrack connection)")
+    p.add_argument("--as-of", type=_parse_date, default=datetime.now(timezone.utc).date(), help="run date (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("migrate", help="apply warehouse migrations (safe to repeat)")
+    p.add_argument("--url", help="SQLAlchemy URL (default: the Airflow connection)")
+    p.add_argument("--conn-id", default="dealer_feed_warehouse", help="Airflow connection id of the warehouse")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("demo", help="run the demo group's DAG end to end against the simulator")
+    p.add_argument("--world", type=Path, default=DEMO_WORLD)
+    p.add_argument("--days", type=int, default=2, help="number of consecutive daily runs")
+    p.add_argument("--first", type=_parse_time, default=datetime(2026, 11, 23, 6, tzinfo=timezone.utc),
+                   help="logical date of the first run (UTC)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if isinstance(exc, _expected_errors()):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"dealer-feed {args.command}: {first}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

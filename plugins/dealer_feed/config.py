@@ -1,0 +1,238 @@
+"""Typed dealer-group configuration: one YAML file per group under include/dealer_groups/.
+
+Why pydantic: the DAG factory parses every group file at DAG-parse time, and a data
+engineer who mistypes a setting must get one clear line naming the file, the field and
+the allowed values, not a KeyError deep inside a task. This module imports nothing heavy
+(no pandas, no Airflow) so that parsing stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+GROUPS_DIR = PROJECT_ROOT / "include" / "dealer_groups"
+SQL_DIR = PROJECT_ROOT / "include" / "sql"
+
+DATASETS = ("vehicles", "parts", "repair_orders")
+"""Datasets the pipeline can extract; `vehicles` is required for every dealer."""
+
+METHOD_OF_DATASET = {"vehicles": "Vehicle", "parts": "Parts", "repair_orders": "Service"}
+"""OpenTrack access method each dataset needs (what the dealership grants)."""
+
+
+class ConfigError(ValueError):
+    """A dealer-group file is invalid. The message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dealer(_Strict):
+    """One rooftop as OpenTrack identifies it (seed: opentrack-*-authorization)."""
+
+    enterprise_code: str = Field(min_length=1)
+    company_number: str = Field(min_length=1)
+    server_name: str = ""
+    make_codes: tuple[str, ...] = ()
+    datasets: tuple[Literal["vehicles", "parts", "repair_orders"], ...] = ("vehicles",)
+
+    @property
+    def dealer_id(self) -> str:
+        """Stable id `{EnterpriseCode}_{CompanyNumber}` (OPENTRACK.md), the feed's DealerID."""
+        return f"{self.enterprise_code}_{self.company_number}"
+
+    @field_validator("datasets")
+    @classmethod
+    def _vehicles_always(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if "vehicles" not in value:
+            value = ("vehicles", *value)
+        return tuple(dict.fromkeys(value))
+
+    @model_validator(mode="after")
+    def _parts_need_make_codes(self) -> Dealer:
+        if "parts" in self.datasets and not self.make_codes:
+            raise ValueError(f"dealer {self.dealer_id}: dataset 'parts' needs make_codes (e.g. [KI, SU])")
+        return self
+
+
+class TrackStockAndClient(_Strict):
+    """Track Stock No and Client: `never` | `for_n_days` (with `days`)."""
+
+    mode: Literal["never", "for_n_days"] = "never"
+    days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _days_iff_for_n_days(self) -> TrackStockAndClient:
+        if (self.mode == "for_n_days") != (self.days is not None):
+            raise ValueError("track_stock_and_client: 'days' is required with mode for_n_days and not allowed otherwise")
+        return self
+
+
+class AutoClose(_Strict):
+    """Auto Close: `never` | `immediately` | `after_n_days` (with `days`)."""
+
+    mode: Literal["never", "immediately", "after_n_days"] = "never"
+    days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _days_iff_after_n_days(self) -> AutoClose:
+        if (self.mode == "after_n_days") != (self.days is not None):
+            raise ValueError("auto_close: 'days' is required with mode after_n_days and not allowed otherwise")
+        return self
+
+
+class VehicleTypeMapping(_Strict):
+    """One Vehicle Type Mapping row (seed: dealer-feed-integration-settings)."""
+
+    system_code: str = Field(min_length=1)
+    vehicle_type: str = Field(min_length=1)
+    sr_type: str = Field(min_length=1)
+    dealer_id: str | None = None
+    include_only: bool = False
+
+
+class ClientDealer(_Strict):
+    """One Client - Dealer ID row."""
+
+    client: str = Field(min_length=1)
+    sr_type: str = Field(min_length=1)
+    dealer_id: str = Field(min_length=1)
+    ignore_if_sr_with_vin_exists: bool = False
+    ignore_days: int = Field(default=0, ge=0)
+
+
+class IntegrationSettings(_Strict):
+    track_stock_and_client: TrackStockAndClient = TrackStockAndClient()
+    auto_close: AutoClose = AutoClose()
+    vehicle_type_mapping: tuple[VehicleTypeMapping, ...] = ()
+    client_dealer: tuple[ClientDealer, ...] = ()
+
+    @model_validator(mode="after")
+    def _no_conflicting_rows(self) -> IntegrationSettings:
+        seen: dict[tuple[str, str | None], VehicleTypeMapping] = {}
+        for i, row in enumerate(self.vehicle_type_mapping):
+            key = (row.system_code, row.dealer_id)
+            other = seen.setdefault(key, row)
+            if other != row:
+                raise ValueError(
+                    f"vehicle_type_mapping row {i} (system_code={row.system_code!r}, dealer_id={row.dealer_id!r}) "
+                    "conflicts with an earlier row for the same code and dealer"
+                )
+        clients: dict[str, ClientDealer] = {}
+        for i, row in enumerate(self.client_dealer):
+            other = clients.setdefault(row.dealer_id, row)
+            if other != row:
+                raise ValueError(
+                    f"client_dealer row {i} (dealer_id={row.dealer_id!r}) maps a dealer already mapped to "
+                    f"client {other.client!r}; one client per dealer id"
+                )
+        return self
+
+    @property
+    def max_ignore_days(self) -> int:
+        """Largest Ignore Days: how far back the transform must read SR history."""
+        return max((r.ignore_days for r in self.client_dealer if r.ignore_if_sr_with_vin_exists), default=0)
+
+
+class Thresholds(_Strict):
+    """Batch guards. Fractions are in [0, 1]."""
+
+    max_bad_fraction: float = Field(default=0.05, ge=0, le=1)
+    max_close_fraction: float = Field(default=0.5, ge=0, le=1)
+
+
+class Connections(_Strict):
+    """Airflow connection ids this group reads (credentials never live in this file)."""
+
+    opentrack: str = "opentrack_default"
+    warehouse: str = "dealer_feed_warehouse"
+
+
+class GroupConfig(_Strict):
+    """A dealer group: one Airflow DAG."""
+
+    group: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    description: str = ""
+    schedule: str = "0 * * * *"
+    start_date: datetime = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    paused: bool = False
+    dealers_per_task: int = Field(default=10, ge=1)
+    connections: Connections = Connections()
+    thresholds: Thresholds = Thresholds()
+    settings: IntegrationSettings = IntegrationSettings()
+    dealers: tuple[Dealer, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_dealers(self) -> GroupConfig:
+        ids = [d.dealer_id for d in self.dealers]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"dealers listed twice: {', '.join(dupes)}")
+        return self
+
+    @property
+    def dealer_ids(self) -> tuple[str, ...]:
+        return tuple(d.dealer_id for d in self.dealers)
+
+    def dealer(self, dealer_id: str) -> Dealer:
+        for d in self.dealers:
+            if d.dealer_id == dealer_id:
+                return d
+        raise ConfigError(f"group {self.group}: no dealer {dealer_id!r} (known: {', '.join(self.dealer_ids)})")
+
+    def dealer_batches(self, only: Iterable[str] = ()) -> list[list[str]]:
+        """Dealer ids cut into batches of `dealers_per_task`: one mapped task per batch."""
+        wanted = set(only)
+        ids = [i for i in self.dealer_ids if not wanted or i in wanted]
+        n = self.dealers_per_task
+        return [ids[i : i + n] for i in range(0, len(ids), n)]
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(file)"
+        msg = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}")
+    return f"{path}: invalid dealer-group config: " + "; ".join(parts)
+
+
+def load_group(path: str | Path) -> GroupConfig:
+    """Parse and validate one group file; raise ConfigError naming the file and field."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such dealer-group file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw.setdefault("group", path.stem)
+    if raw["group"] != path.stem:
+        raise ConfigError(f"{path}: group {raw['group']!r} must match the file name {path.stem!r}")
+    try:
+        return GroupConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+
+
+def group_files(directory: Path = GROUPS_DIR) -> list[Path]:
+    return sorted(directory.glob("*.yaml"))
+
+
+def find_group(name: str, directory: Path = GROUPS_DIR) -> GroupConfig:
+    """Load group `name` from the groups directory, with a clear error listing known groups."""
+    path = directory / f"{name}.yaml"
+    if not path.exists():
+        known = ", ".join(p.stem for p in group_files(directory)) or "none"
+        raise ConfigError(f"no dealer group {name!r} in {directory} (known: {known})")
+    return load_group(path)

@@ -1,0 +1,167 @@
+"""The one DAG factory: a dealer-group config file in, an Airflow DAG out.
+
+Each `dags/dealer_feed_<group>.py` is a two-line stub calling `build_dag("<group>")`, so a
+broken group file shows as an import error of that stub only, and the other groups' DAGs
+still load. Task shape (why): extract and validate of one dealer share one task, and
+dealers are mapped in batches of `dealers_per_task` (demo: 1, large: 25). A 300-dealer
+hourly run is then 12 mapped tasks + 3, not 600+ instances each paying Airflow's ~0.3 s
+and GX's ~3 s import; a failed dealer still turns its batch red, is named in the error,
+and clearing that batch re-runs it (dealers already extracted reuse their raw files).
+
+Only config and pipeline are imported at module level; the steps import the heavy
+libraries themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+
+from dealer_feed import pipeline
+from dealer_feed.config import GroupConfig, find_group
+from dealer_feed.landing import as_utc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "data-engineering",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=30),
+}
+
+
+def warehouse_asset(group: str) -> Asset:
+    """The Asset a successful load of `group` updates; analysts' DAGs schedule on it."""
+    return Asset(name=f"dealer_feed_warehouse_{group}", uri=f"dealer-feed://warehouse/{group}")
+
+
+def _logical_time(context: dict[str, Any]) -> datetime:
+    """The run's feed time: the data interval end; manual runs may have no logical date."""
+    moment = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
+    return as_utc(moment)
+
+
+def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunContext:
+    return pipeline.RunContext(
+        group=cfg, logical_time=_logical_time(context), force_guards=bool(context["params"].get("force_guards"))
+    )
+
+
+def _warehouse_engine(cfg: GroupConfig):
+    from dealer_feed.warehouse import engine_from_connection
+
+    return engine_from_connection(cfg.connections.warehouse)
+
+
+def _fail_permanent(exc: Exception) -> None:
+    """Our typed errors say whether retrying can help (`transient`). Those that say no
+    (missing grant, bad credentials, guards) fail at once with their fix line; transient
+    faults and unknown errors raise as they are, so Airflow retries them with backoff."""
+    if getattr(exc, "transient", True):
+        raise exc
+    raise AirflowFailException(str(exc)) from exc
+
+
+def _doc_md(cfg: GroupConfig) -> str:
+    s = cfg.settings
+    dealers = "\n".join(f"| {d.dealer_id} | {d.server_name} | {', '.join(d.datasets)} | {', '.join(d.make_codes)} |"
+                        for d in cfg.dealers)
+    return f"""### Dealer group `{cfg.group}`
+{cfg.description}
+
+Config: `include/dealer_groups/{cfg.group}.yaml` · schedule `{cfg.schedule}` (UTC, feed time = data interval end)
+· connections `{cfg.connections.opentrack}` (OpenTrack), `{cfg.connections.warehouse}` (warehouse)
+
+Settings: Track Stock No and Client = **{s.track_stock_and_client.mode}** {s.track_stock_and_client.days or ''};
+Auto Close = **{s.auto_close.mode}** {s.auto_close.days or ''}; {len(s.vehicle_type_mapping)} vehicle type mappings;
+{len(s.client_dealer)} client-dealer rows. Guards: bad rows > {cfg.thresholds.max_bad_fraction:.0%} per dealer,
+auto-closes > {cfg.thresholds.max_close_fraction:.0%} of a dealer's active SRs.
+
+Run parameters: `force_guards` (true: load past the empty-feed and mass-close guards — only after checking
+the dealer really sold out), `dealers` (limit the run to these dealer ids; the others are not extracted and
+none of their service requests closes).
+
+Data lands under `data/landing/{cfg.group}/<dataset>/<dealer>/run=<T>/` and loads into the warehouse tables
+(see docs/WAREHOUSE.md). Runbook: docs/RUNBOOK.md.
+
+| dealer | server | datasets | make codes |
+|---|---|---|---|
+{dealers}
+"""
+
+
+def build_dag(group_name: str):
+    """Build the DAG of one dealer group from include/dealer_groups/<group_name>.yaml."""
+    cfg = find_group(group_name)
+
+    @dag(
+        dag_id=f"dealer_feed_{cfg.group}",
+        description=cfg.description or f"Dealer feed for group {cfg.group}",
+        schedule=CronDataIntervalTimetable(cfg.schedule, timezone="UTC"),
+        start_date=cfg.start_date,
+        catchup=False,
+        max_active_runs=1,
+        is_paused_upon_creation=cfg.paused,
+        default_args=DEFAULT_ARGS,
+        doc_md=_doc_md(cfg),
+        tags=["dealer-feed", cfg.group],
+        params={
+            "force_guards": Param(False, type="boolean", description="Load past the empty-feed and mass-close guards."),
+            "dealers": Param([], type="array", items={"type": "string", "enum": list(cfg.dealer_ids)},
+                             description="Limit this run to these dealer ids (empty: all)."),
+        },
+    )
+    def dealer_feed():
+        @task(execution_timeout=timedelta(minutes=5))
+        def migrate() -> list[str]:
+            from dealer_feed.warehouse.migrations import apply
+
+            return apply(_warehouse_engine(cfg))
+
+        @task(map_index_template="{{ dealer_batch }}")
+        def extract_validate(dealer_ids: list[str]) -> list[dict[str, Any]]:
+            from dealer_feed.opentrack.hook import OpenTrackHook
+            from dealer_feed.warehouse import reads
+
+            context = get_current_context()
+            context["dealer_batch"] = ", ".join(dealer_ids)
+            wanted = context["params"].get("dealers") or dealer_ids
+            dealer_ids = [d for d in dealer_ids if d in wanted]
+            if not dealer_ids:
+                log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
+                return []
+            ctx = _run_context(cfg, context)
+            engine = _warehouse_engine(cfg)
+            previous = reads.previous_good_rows(engine, cfg.group, dealer_ids, before=ctx.T)
+            client = OpenTrackHook(cfg.connections.opentrack).client()
+            try:
+                return pipeline.extract_and_validate(ctx, dealer_ids, client, previous)
+            except pipeline.DealerStepError as exc:
+                _fail_permanent(exc)
+
+        @task(trigger_rule="all_done")
+        def transform() -> dict[str, Any]:
+            ctx = _run_context(cfg, get_current_context())
+            try:
+                return pipeline.transform(ctx, _warehouse_engine(cfg))
+            except Exception as exc:
+                _fail_permanent(exc)
+
+        @task(outlets=[warehouse_asset(cfg.group)])
+        def load(summary: dict[str, Any]) -> dict[str, Any]:
+            context = get_current_context()
+            ctx = _run_context(cfg, context)
+            return pipeline.load(ctx, _warehouse_engine(cfg), airflow_run_id=context["run_id"])
+
+        batches = extract_validate.expand(dealer_ids=cfg.dealer_batches())
+        migrate() >> batches
+        load(batches >> transform())
+
+    return dealer_feed()

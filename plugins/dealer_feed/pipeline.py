@@ -1,0 +1,335 @@
+"""The steps of one dealer-group run, as plain functions of (group, dealers, T, paths).
+
+The DAG, the CLI and the tests all call these; none of them needs Airflow. Heavy
+libraries (pandas, pyarrow, GX, SQLAlchemy) are imported inside the functions so that
+importing this module from a DAG file costs nothing at parse time.
+
+Rerun safety, step by step:
+- extract: a dealer's raw.parquet for a run is immutable; if it exists it is reused, so a
+  rerun never re-fetches a different inventory for the same logical time.
+- validate: pure function of the raw file; rewriting gives the same files.
+- transform: skipped when the run is already applied (its inputs have moved on).
+- load: one transaction; an applied run is a no-op ("already applied").
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dealer_feed.config import METHOD_OF_DATASET, GroupConfig
+from dealer_feed.landing import (
+    as_utc,
+    dealer_run_dir,
+    group_run_dir,
+    landing_root,
+    read_json,
+    run_key,
+    write_json,
+    write_parquet,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from sqlalchemy.engine import Engine
+
+    from dealer_feed.opentrack.client import OpenTrackClient
+
+log = logging.getLogger(__name__)
+
+CHANGE_FRAMES = ("service_requests", "events", "feed_vehicles", "quarantine", "dealer_statuses")
+
+
+class DealerStepError(RuntimeError):
+    """One or more dealers of a batch failed; the others were written. Names each fix.
+
+    `transient` is true when at least one failure may go away on retry (service down),
+    so Airflow retries the batch; otherwise (missing grant, bad batch) it fails at once.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def run_id(group: str, logical_time: datetime) -> str:
+    """Warehouse run id: the group and the run's logical time (not Airflow's run id)."""
+    return f"{group}:{run_key(logical_time)}"
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every step of one run needs to know."""
+
+    group: GroupConfig
+    logical_time: datetime
+    landing: Path = field(default_factory=landing_root)
+    force_guards: bool = False
+
+    @property
+    def T(self) -> datetime:  # noqa: N802 - the spec's name for the feed time
+        return as_utc(self.logical_time)
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self.group.group, self.T)
+
+    def dealer_dir(self, dataset: str, dealer_id: str) -> Path:
+        return dealer_run_dir(self.landing, self.group.group, dataset, dealer_id, self.T)
+
+    @property
+    def run_dir(self) -> Path:
+        return group_run_dir(self.landing, self.group.group, self.T)
+
+
+# --------------------------------------------------------------------------- extract
+
+
+def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> Path:
+    """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
+    import pyarrow as pa
+
+    raw_path = ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
+    if raw_path.exists():
+        log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, raw_path)
+        return raw_path
+    dealer = ctx.group.dealer(dealer_id)
+    started = time.perf_counter()
+    if dataset == "vehicles":
+        table = client.vehicle_inventory(dealer, ctx.T)
+    elif dataset == "parts":
+        table = pa.concat_tables([client.parts_inventory(dealer, make, ctx.T) for make in dealer.make_codes])
+    else:
+        table = client.open_repair_orders(dealer, ctx.T)
+    write_parquet(table, raw_path)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s %s: extracted %d rows in %.2fs (%.0f rows/s) -> %s",
+        dealer_id, dataset, table.num_rows, seconds, table.num_rows / max(seconds, 1e-9), raw_path,
+    )
+    return raw_path
+
+
+def _status(ctx: RunContext, dataset: str, dealer_id: str, status: str, **extra: Any) -> dict[str, Any]:
+    record = {"dealer_id": dealer_id, "dataset": dataset, "status": status, "rows": 0, "good": 0,
+              "quarantined": 0, "error": None, "run_id": ctx.run_id} | extra
+    write_json(record, ctx.dealer_dir(dataset, dealer_id) / "status.json")
+    return record
+
+
+def extract_and_validate(
+    ctx: RunContext,
+    dealer_ids: list[str],
+    client: OpenTrackClient,
+    previous_good_rows: dict[str, int | None],
+) -> list[dict[str, Any]]:
+    """Extract and validate every dataset of a batch of dealers; one status per dealer/dataset.
+
+    A dealer that fails (OpenTrack error, bad batch, empty feed) gets a `failed` status
+    with the error's fix line and does not stop the others. After the whole batch is
+    done, DealerStepError is raised if any dealer's vehicles failed, so the task shows red
+    and names each dealer; an optional dataset without its grant is `skipped`.
+    """
+    import pyarrow.parquet as pq
+
+    from dealer_feed.opentrack.errors import AccessNotGrantedError, OpenTrackError
+    from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
+
+    statuses: list[dict[str, Any]] = []
+    raws: dict[str, dict[str, Any]] = {}
+    for n, dealer_id in enumerate(dealer_ids, 1):
+        for dataset in ctx.group.dealer(dealer_id).datasets:
+            try:
+                raws.setdefault(dataset, {})[dealer_id] = pq.read_table(_extract_dataset(ctx, client, dealer_id, dataset))
+            except AccessNotGrantedError as exc:
+                if dataset == "vehicles":
+                    statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc)))
+                else:
+                    log.warning("%s: optional dataset %s skipped: %s", dealer_id, dataset, exc)
+                    statuses.append(_status(ctx, dataset, dealer_id, "skipped", error=str(exc)))
+            except OpenTrackError as exc:
+                log.error("%s %s: %s", dealer_id, dataset, exc)
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), transient=exc.transient))
+        log.info("extract progress: %d/%d dealers", n, len(dealer_ids))
+
+    for dataset, by_dealer in raws.items():
+        results = validate_batches(dataset, by_dealer, group=ctx.group, logical_time=ctx.T)
+        for dealer_id, result in results.items():
+            directory = ctx.dealer_dir(dataset, dealer_id)
+            report = write_report(result, directory / "report.html")
+            log.info("%s\nreport: %s", summary_text(result), report)
+            write_parquet(result.quarantine_table(), directory / "quarantine.parquet")
+            counts = {"rows": result.rows, "good": result.good_rows, "quarantined": result.bad_rows}
+            try:
+                check_batch_guards(
+                    result,
+                    max_bad_fraction=ctx.group.thresholds.max_bad_fraction,
+                    previous_good_rows=previous_good_rows.get(dealer_id) if dataset == "vehicles" else None,
+                    force=ctx.force_guards,
+                )
+            except BatchGuardError as exc:
+                log.error("%s", exc)
+                (directory / "good.parquet").unlink(missing_ok=True)
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), **counts))
+                continue
+            write_parquet(result.good_table(), directory / "good.parquet")
+            statuses.append(_status(ctx, dataset, dealer_id, "ok", **counts))
+
+    failed = [s for s in statuses if s["status"] == "failed"]
+    if failed:
+        lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
+        raise DealerStepError(
+            f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed; the others were extracted. "
+            f"Their service requests are left untouched this run.\n{lines}",
+            transient=any(s.get("transient") for s in failed),
+        )
+    return statuses
+
+
+# --------------------------------------------------------------------------- transform
+
+
+def dealer_statuses(ctx: RunContext, dataset: str = "vehicles") -> list[dict[str, Any]]:
+    """Every status.json written for this run (a dealer with none was not extracted)."""
+    found = []
+    for dealer_id in ctx.group.dealer_ids:
+        path = ctx.dealer_dir(dataset, dealer_id) / "status.json"
+        if path.exists():
+            found.append(read_json(path))
+    return found
+
+
+def _read_good(ctx: RunContext, dataset: str, dealer_ids: list[str]) -> pd.DataFrame | None:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frames = [pq.read_table(ctx.dealer_dir(dataset, d) / "good.parquet").to_pandas() for d in dealer_ids]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    frames = []
+    for dataset in ("vehicles", "parts", "repair_orders"):
+        for dealer_id in ctx.group.dealer_ids:
+            path = ctx.dealer_dir(dataset, dealer_id) / "quarantine.parquet"
+            if path.exists():
+                frames.append(pq.read_table(path).to_pandas())
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
+    """Compute the run's service-request changes from the validated feeds and the warehouse.
+
+    Writes the change frames under the run directory and returns a small summary. Runs
+    only when the run is not yet applied: after the load, the warehouse already holds this
+    run's changes, so recomputing would describe a different (empty) change.
+    """
+    import pandas as pd
+
+    from dealer_feed.rules.engine import compute_changes
+    from dealer_feed.rules.guards import check_mass_close
+    from dealer_feed.warehouse import reads
+
+    summary_path = ctx.run_dir / "summary.json"
+    if reads.run_is_applied(engine, ctx.group.group, ctx.T) and summary_path.exists():
+        log.info("run %s is already applied; keeping its change files", ctx.run_id)
+        return read_json(summary_path)
+
+    statuses = dealer_statuses(ctx)
+    extracted = sorted(s["dealer_id"] for s in statuses if s["status"] == "ok")
+    if not extracted:
+        raise DealerStepError(
+            f"group {ctx.group.group} run {ctx.run_id}: no dealer's vehicles were extracted and validated; "
+            "nothing to transform. Fix the extract_validate failures above and clear that task."
+        )
+    good = _read_good(ctx, "vehicles", extracted)
+    feed = good.rename(columns={"type_nu": "system_code"})[["dealer_id", "vin", "stock_number", "system_code"]]
+    srs = reads.read_relevant_srs(engine, ctx.group.group, ctx.T, ctx.group.settings.max_ignore_days)
+    log.info("transform: %d feed vehicles from %d dealers, %d current service requests", len(feed), len(extracted), len(srs))
+
+    started = time.perf_counter()
+    changes = compute_changes(
+        feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T
+    )
+    check_mass_close(changes, srs, ctx.group.thresholds.max_close_fraction, force=ctx.force_guards)
+    log.info("rules engine: %.2fs for %d vehicles", time.perf_counter() - started, len(feed))
+
+    feed_vehicles = good.merge(changes.outcomes, on=["dealer_id", "vin"], how="left", validate="one_to_one")
+    frames = {
+        "service_requests": changes.service_requests,
+        "events": changes.events,
+        "feed_vehicles": feed_vehicles,
+        "quarantine": _read_quarantine(ctx),
+        "dealer_statuses": pd.DataFrame(
+            [s for d in ("vehicles", "parts", "repair_orders") for s in dealer_statuses(ctx, d)]
+        ),
+    }
+    for name in ("parts", "repair_orders"):
+        ok = sorted(s["dealer_id"] for s in dealer_statuses(ctx, name) if s["status"] == "ok")
+        if ok:
+            frames[name] = _read_good(ctx, name, ok)
+    import pyarrow as pa
+
+    for name, frame in frames.items():
+        write_parquet(pa.Table.from_pandas(frame, preserve_index=False), ctx.run_dir / "changes" / f"{name}.parquet")
+    failed = sorted(s["dealer_id"] for s in statuses if s["status"] != "ok")
+    not_extracted = sorted(set(ctx.group.dealer_ids) - {s["dealer_id"] for s in statuses})
+    summary = {
+        "group": ctx.group.group,
+        "run_id": ctx.run_id,
+        "logical_time": ctx.T.isoformat(),
+        "dealers_extracted": len(extracted),
+        "dealers_failed": failed,
+        "dealers_not_extracted": not_extracted,
+        "vehicles_seen": int(len(feed)),
+        "quarantined": int(len(frames["quarantine"])),
+        "counts": changes.counts,
+        "status": "success" if not failed and not not_extracted else "partial",
+    }
+    write_json(summary, summary_path)
+    return summary
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(ctx: RunContext, engine: Engine, airflow_run_id: str | None = None) -> dict[str, Any]:
+    """Apply the run's change files to the warehouse in one transaction (idempotent)."""
+    import pyarrow.parquet as pq
+
+    from dealer_feed.warehouse.load import RunToLoad, apply_run
+
+    changes_dir = ctx.run_dir / "changes"
+    summary = read_json(ctx.run_dir / "summary.json")
+    frames = {p.stem: pq.read_table(p).to_pandas() for p in sorted(changes_dir.glob("*.parquet"))}
+    result = apply_run(
+        engine,
+        RunToLoad(
+            group=ctx.group.group,
+            logical_time=ctx.T,
+            airflow_run_id=airflow_run_id,
+            service_requests=frames["service_requests"],
+            events=frames["events"],
+            feed_vehicles=frames["feed_vehicles"],
+            quarantine=frames["quarantine"],
+            dealer_statuses=frames["dealer_statuses"],
+            parts=frames.get("parts"),
+            repair_orders=frames.get("repair_orders"),
+            counts=summary["counts"],
+            status=summary["status"],
+        ),
+    )
+    log.info("load %s: %s", ctx.run_id, result)
+    return {"run_id": ctx.run_id, "status": result.status, "rows": result.rows}
+
+
+def required_methods(group: GroupConfig) -> dict[str, set[str]]:
+    """OpenTrack methods each dealer needs, from its datasets (for the onboarding check)."""
+    return {d.dealer_id: {METHOD_OF_DATASET[ds] for ds in d.datasets} for d in group.dealers}

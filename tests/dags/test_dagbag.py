@@ -1,0 +1,40 @@
+"""DAG integrity: every group file gives one DAG, every DAG file imports, every task retries."""
+
+from airflow.dag_processing.dagbag import DagBag
+
+from dealer_feed.config import group_files
+from conftest import ROOT
+
+
+def load_bag() -> DagBag:
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors_and_one_dag_per_group_file():
+    bag = load_bag()
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {f"dealer_feed_{p.stem}" for p in group_files()}
+
+
+def test_every_group_file_has_its_dag_stub():
+    for path in group_files():
+        stub = ROOT / "dags" / f"dealer_feed_{path.stem}.py"
+        assert stub.exists(), f"add {stub.relative_to(ROOT)} for {path.name} (copy dags/dealer_feed_demo.py)"
+
+
+def test_tasks_have_retries_timeouts_and_shape():
+    bag = load_bag()
+    for dag in bag.dags.values():
+        assert dag.max_active_runs == 1
+        for t in dag.tasks:
+            assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
+            assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution timeout"
+        assert {t.task_id for t in dag.tasks} == {"migrate", "extract_validate", "transform", "load"}
+        assert dag.get_task("transform").trigger_rule == "all_done"
+
+
+def test_large_group_is_mapped_in_batches():
+    dag = load_bag().dags["dealer_feed_large"]
+    batches = dag.get_task("extract_validate").op_kwargs_expand_input.value["dealer_ids"]
+    assert len(batches) == 12
+    assert sum(len(b) for b in batches) == 300
