@@ -47,10 +47,14 @@ airflow: setup
 lock:
 	rm -rf $(CURDIR)/.lockvenv && $(PYTHON) -m venv $(CURDIR)/.lockvenv
 	$(CURDIR)/.lockvenv/bin/pip install --quiet -r requirements.in
+	$(CURDIR)/.lockvenv/bin/pip freeze | LC_ALL=C sort > .lock.runtime
+	$(CURDIR)/.lockvenv/bin/pip install --quiet -r requirements-test.in
+	$(CURDIR)/.lockvenv/bin/pip freeze | LC_ALL=C sort > .lock.all
 	{ echo "# Runtime lock: every package pinned, resolved together on Python 3.11 from requirements.in"; \
-	  echo "# (regenerate with \`make lock\`). Installed by \`make\` into .venv."; \
-	  $(CURDIR)/.lockvenv/bin/pip freeze | LC_ALL=C sort -f; } > requirements.txt
-	rm -rf $(CURDIR)/.lockvenv
+	  echo "# (regenerate with \`make lock\`). Installed by \`make\` into .venv."; cat .lock.runtime; } > requirements.txt
+	{ echo "# Test lock: test-only packages pinned on top of requirements.txt (regenerate with \`make lock\`)."; \
+	  echo "-c requirements.txt"; LC_ALL=C comm -13 .lock.runtime .lock.all; } > requirements-test.txt
+	rm -rf $(CURDIR)/.lockvenv .lock.runtime .lock.all
 
 clean:
 	rm -rf $(AIRFLOW_HOME) data .pytest_cache

@@ -13,7 +13,8 @@ def load_bag() -> DagBag:
 def test_no_import_errors_and_one_dag_per_group_file():
     bag = load_bag()
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {f"dealer_feed_{p.stem}" for p in group_files()}
+    group_dags = {d for d in bag.dag_ids if d.startswith("dealer_feed_")}
+    assert group_dags == {f"dealer_feed_{p.stem}" for p in group_files()}
 
 
 def test_every_group_file_has_its_dag_stub():
@@ -25,10 +26,12 @@ def test_every_group_file_has_its_dag_stub():
 def test_tasks_have_retries_timeouts_and_shape():
     bag = load_bag()
     for dag in bag.dags.values():
-        assert dag.max_active_runs == 1
+        assert dag.max_active_runs == 1 or not dag.dag_id.startswith("dealer_feed_")
         for t in dag.tasks:
             assert t.retries >= 1, f"{dag.dag_id}.{t.task_id} has no retries"
             assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution timeout"
+    for group in group_files():
+        dag = bag.dags[f"dealer_feed_{group.stem}"]
         assert {t.task_id for t in dag.tasks} == {"migrate", "extract_validate", "transform", "load"}
         assert dag.get_task("transform").trigger_rule == "all_done"
 

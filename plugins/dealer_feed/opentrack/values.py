@@ -139,17 +139,26 @@ def _series(typed: pa.Array, invalid: np.ndarray, like: Any) -> tuple[pd.Series,
 
 
 def date_array(values: Any) -> tuple[pa.Array, np.ndarray]:
-    """`yyyyMMdd` strings -> date32; `0`, `00000000`, empty -> null; bad calendar dates invalid."""
+    """`yyyyMMdd` strings -> date32; `0`, `00000000`, empty -> null; bad calendar dates invalid.
+
+    Vectorized integer arithmetic (no strptime: it rolls 20260230 over to March, and its
+    round trip through strftime is slow): split yyyyMMdd into year, month, day and check
+    the day against the month's length.
+    """
     clean = _clean(_as_array(values), _EMPTY_DATES)
     shaped = pc.fill_null(pc.match_substring_regex(clean, _DATE_RE), False)
-    candidate = pc.if_else(shaped, clean, pa.scalar(None, pa.string()))
-    stamps = pc.strptime(candidate, format="%Y%m%d", unit="s", error_is_null=True)
-    # strptime rolls over (20260230 -> 2026-03-02): only a round trip proves the date exists.
-    ok = pc.equal(pc.strftime(stamps, format="%Y%m%d"), candidate)
-    ok = pc.fill_null(ok, False)
-    present = pc.is_valid(clean)
-    invalid = _mask(pc.and_(present, pc.invert(ok)))
-    typed = pc.if_else(ok, pc.cast(stamps, pa.date32()), pa.scalar(None, pa.date32()))
+    number = pc.cast(pc.if_else(shaped, clean, pa.scalar(None, pa.string())), pa.int64())
+    n = number.fill_null(0).to_numpy(zero_copy_only=False)
+    year, month, day = n // 10000, n // 100 % 100, n % 100
+    ok = shaped.to_numpy(zero_copy_only=False) & (month >= 1) & (month <= 12) & (day >= 1) & (year >= 1)
+    # months since 1970 -> first day of the month and of the next one
+    months = np.where(ok, (year - 1970) * 12 + (month - 1), 0).astype("datetime64[M]")
+    first = months.astype("datetime64[D]")
+    length = ((months + 1).astype("datetime64[D]") - first).astype(np.int64)
+    ok &= day <= length
+    days = (first.astype(np.int64) + day - 1).astype(np.int32)
+    typed = pa.array(days, type=pa.int32(), mask=~ok).cast(pa.date32())
+    invalid = _mask(pc.is_valid(clean)) & ~ok
     return typed, invalid
 
 
@@ -167,7 +176,7 @@ def int_array(values: Any, type: pa.DataType = pa.int64()) -> tuple[pa.Array, np
     """Decimal digits (optional sign) -> integer of `type`; out of range for `type` is invalid."""
     clean = _clean(_as_array(values))
     kept, invalid = _split(clean, pc.match_substring_regex(clean, _INT_RE))
-    wide = pc.cast(kept, pa.int64())
+    wide = pc.cast(pc.replace_substring_regex(kept, r"^\+", ""), pa.int64())
     if type != pa.int64():
         info = np.iinfo(type.to_pandas_dtype())
         fits = pc.fill_null(pc.and_(pc.greater_equal(wide, info.min), pc.less_equal(wide, info.max)), True)
@@ -181,7 +190,7 @@ def decimal_array(values: Any) -> tuple[pa.Array, np.ndarray]:
     """Plain decimal numbers (`123`, `-4.50`, `.5`) -> float64; exponents, `nan`, `1,000` invalid."""
     clean = _clean(_as_array(values))
     kept, invalid = _split(clean, pc.match_substring_regex(clean, _DECIMAL_RE))
-    return pc.cast(kept, pa.float64()), invalid
+    return pc.cast(pc.replace_substring_regex(kept, r"^\+", ""), pa.float64()), invalid
 
 
 def string_array(values: Any) -> pa.Array:
