@@ -1,0 +1,147 @@
+"""Benchmark: the client's streaming parse of a 50,000-vehicle VehicleInventory response.
+
+Not a test. Prints machine info and absolute figures, and checks two targets:
+
+* throughput of the client's parse (ResultParser: rows -> Arrow string columns) as a ratio
+  to a bare lxml iterparse over the same bytes in the same run (target >= 0.7);
+* peak memory of a full client.vehicle_inventory call over HTTP (streaming), above the
+  process's memory at start (target < 300 MB).
+
+The simulator runs in a subprocess (its memory is not ours), serving a generated world
+with one 50,000-vehicle dealer. Run: `PYTHONPATH=plugins .venv/bin/python bench/bench_parse.py`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "plugins"))
+
+import lxml  # noqa: E402
+import requests  # noqa: E402
+from lxml import etree  # noqa: E402
+
+from dealer_feed.opentrack import envelope  # noqa: E402
+from dealer_feed.opentrack.client import VEHICLE_COLUMNS, OpenTrackClient  # noqa: E402
+from dealer_feed.opentrack.parse import parse_response  # noqa: E402
+
+VEHICLES = 50_000
+REPEATS = 3
+RUN = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)
+DEALER = SimpleNamespace(enterprise_code="BE", company_number="B50K", server_name="")
+WORLD = f"""
+seed: 50
+vendors: [{{username: bench, password: bench-secret, requests_per_second: 100}}]
+dealers:
+  - enterprise_code: BE
+    company_number: B50K
+    make_codes: [KI, SU]
+    grants: {{Vehicle: {{begins: 2026-01-01}}}}
+    inventory: {{generated: {{size: {int(VEHICLES * 1.01)}, turnover: 0.05, bad_row_rate: 0}}}}
+"""
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def best_of(fn) -> float:
+    times = []
+    for _ in range(REPEATS):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def chunks(data: bytes, size: int = 64 * 1024):
+    return (data[i:i + size] for i in range(0, len(data), size))
+
+
+def bare_iterparse(data: bytes) -> int:
+    """Baseline: lxml iterparse over every element's end event, no work per element."""
+    count = 0
+    for _event, _el in etree.iterparse(io.BytesIO(data), events=("end",)):
+        count += 1
+    return count
+
+
+def main() -> int:
+    start_rss = rss_mb()
+    print(f"machine: nproc={os.cpu_count()}, cpu={cpu_model()!r}, python={platform.python_version()}, "
+          f"lxml={lxml.__version__}, libxml2={'.'.join(map(str, etree.LIBXML_VERSION))}")
+    with tempfile.TemporaryDirectory() as tmp:
+        world = Path(tmp) / "bench_world.yaml"
+        world.write_text(WORLD)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "dealer_feed.simulator", "--port", "0", "--world", str(world)],
+            stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")},
+        )
+        try:
+            url = server.stdout.readline().strip()
+            # 1. end to end over HTTP, streaming: memory first, so nothing else has inflated the peak.
+            with OpenTrackClient(url, "bench", "bench-secret", timeout=300, max_attempts=1) as client:
+                started = time.perf_counter()
+                table = client.vehicle_inventory(DEALER, RUN)
+                http_seconds = time.perf_counter() - started
+            peak_above_start = peak_rss_mb() - start_rss
+            rows = table.num_rows
+            del table
+            # 2. the same response as bytes, for parse-only timing against bare lxml.
+            body = envelope.build_envelope("1.1", "VehicleInventory",
+                                           {"EnterpriseCode": "BE", "CompanyNumber": "B50K"},
+                                           {"LookupParms": {"ToDateInInventory": envelope.request_date_time(RUN)}},
+                                           username="bench", password="bench-secret", now=datetime.now(timezone.utc))
+            data = requests.post(url + "VehicleAPI.asmx", data=body, timeout=300,
+                                 headers=envelope.headers("1.1", "VehicleInventory")).content
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+    fields, columns = tuple(VEHICLE_COLUMNS), tuple(VEHICLE_COLUMNS.values())
+    parsed_rows = parse_response(chunks(data), fields, columns).table.num_rows
+    assert parsed_rows == rows, (parsed_rows, rows)
+    bare = best_of(lambda: bare_iterparse(data))
+    ours = best_of(lambda: parse_response(chunks(data), fields, columns))
+    ratio = bare / ours
+    mb = len(data) / 2**20
+
+    print(f"response: {rows:,} vehicles, {mb:.1f} MiB of XML")
+    print(f"end to end over HTTP (simulator generating + client streaming parse): {http_seconds:.2f} s "
+          f"({rows / http_seconds:,.0f} rows/s)")
+    print(f"bare lxml iterparse:       {bare:.3f} s  ({mb / bare:.1f} MiB/s, {rows / bare:,.0f} rows/s)  best of {REPEATS}")
+    print(f"client parse (to Arrow):   {ours:.3f} s  ({mb / ours:.1f} MiB/s, {rows / ours:,.0f} rows/s)  best of {REPEATS}")
+    print(f"throughput ratio client/bare: {ratio:.2f}  (target >= 0.7) {'OK' if ratio >= 0.7 else 'MISSED'}")
+    print(f"peak memory above process start during the HTTP call: {peak_above_start:.0f} MB  "
+          f"(start {start_rss:.0f} MB; target < 300 MB) {'OK' if peak_above_start < 300 else 'MISSED'}")
+    return 0 if ratio >= 0.7 and peak_above_start < 300 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

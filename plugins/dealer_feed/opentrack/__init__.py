@@ -1,0 +1,1 @@
+"""DealerTrack OpenTrack: SOAP client, streaming parse, typed errors, Airflow hook, onboarding check."""

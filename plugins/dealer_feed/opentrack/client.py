@@ -1,0 +1,456 @@
+"""OpenTrackClient: the pipeline's only way to talk to OpenTrack (usable without Airflow).
+
+One client = one vendor account = one keep-alive HTTP session, one rate limiter and one
+concurrency bound shared by every thread that uses it. Each dataset method returns a
+pyarrow Table of string columns exactly as delivered (raw contract: ARCHITECTURE.md and
+docs/OPENTRACK.md), or raises one typed error from opentrack.errors.
+
+Retries (tenacity): transient failures — HTTP 5xx, timeouts, refused or dropped
+connections, truncated or garbled XML, throttle answers — are retried with exponential
+backoff and jitter, bounded by `max_attempts` and by `max_wait_seconds` of total time;
+a throttle answer's Retry-After is honoured. Bad credentials, missing grants, unknown
+dealers and refused requests are never retried.
+
+The password lives in one private attribute and in the request body only; it is not in
+repr, logs or error messages (text from the wire is scrubbed before it is quoted).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import requests
+from requests.adapters import HTTPAdapter
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
+from tenacity.wait import wait_exponential_jitter
+
+from dealer_feed.opentrack import envelope
+from dealer_feed.opentrack.errors import (
+    GRANT_FIX,
+    AccessNotGrantedError,
+    AuthenticationError,
+    DealerRef,
+    MalformedResponseError,
+    OpenTrackError,
+    OpenTrackRequestError,
+    ServiceUnavailableError,
+    ThrottledError,
+    UnknownDealerError,
+    UnsafeResponseError,
+    is_transient,
+)
+from dealer_feed.opentrack.parse import AccessWindow, Fault, ParsedResponse, ResponseParseError, ResultParser
+from dealer_feed.opentrack.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+AS_OF_HEADER = "X-OpenTrack-As-Of"
+"""Simulator convention (docs/OPENTRACK.md): the run date, for operations without a date parameter."""
+GRANT_WARNING_DAYS = 14
+CHUNK_BYTES = 64 * 1024
+
+VEHICLE_COLUMNS: dict[str, str] = {
+    "CompanyNumber": "company_number", "VIN": "vin", "StockNumber": "stock_number", "Status": "status",
+    "TypeNU": "type_nu", "ModelYear": "model_year", "Make": "make", "Model": "model", "ModelCode": "model_code",
+    "BodyStyle": "body_style", "Color": "color", "Trim": "trim", "Odometer": "odometer",
+    "DateInInventory": "date_in_inventory", "DateInService": "date_in_service", "DateDelivered": "date_delivered",
+    "DateModified": "date_modified", "ListPrice": "list_price", "VehicleCost": "vehicle_cost",
+    "CertifiedUsedCar": "certified_used_car",
+}
+"""VehicleInventory/VehicleLookup field -> raw.parquet column (after `dealer_id`)."""
+
+PARTS_COLUMNS: dict[str, str] = {
+    "PartNumber": "part_number", "Manufacturer": "manufacturer", "Description": "description",
+    "QuantityOnHand": "quantity_on_hand", "QuantityOnOrder": "quantity_on_order", "BinLocation": "bin_location",
+    "ListPrice": "list_price", "Cost": "cost", "DateLastSold": "date_last_sold",
+    "DateLastReceived": "date_last_received", "Status": "status",
+}
+"""PartsInventory field -> raw column (after `dealer_id`, `make_code`)."""
+
+REPAIR_ORDER_COLUMNS: dict[str, str] = {
+    "RepairOrderNumber": "repair_order_number", "CompanyNumber": "company_number", "VIN": "vin",
+    "StockNumber": "stock_number", "CustomerNumber": "customer_number", "ServiceAdvisor": "service_advisor",
+    "Status": "status", "OpenDate": "date_opened", "PromisedDate": "date_promised", "MileageIn": "odometer_in",
+    "TotalEstimate": "total_estimate",
+}
+"""OpenRepairOrderLookup field -> raw column (after `dealer_id`)."""
+
+CUSTOMER_COLUMNS: dict[str, str] = {
+    "CustomerNumber": "customer_number", "FirstName": "first_name", "LastName": "last_name", "Address": "address",
+    "City": "city", "State": "state", "ZipCode": "zip_code", "PhoneNumber": "phone_number", "Email": "email",
+}
+"""CustomerLookup field -> raw column (after `dealer_id`)."""
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One OpenTrack operation as the client calls it."""
+
+    name: str
+    service: str
+    method: str
+    columns: Mapping[str, str]
+
+
+VEHICLE_INVENTORY = Operation("VehicleInventory", "VehicleAPI.asmx", "Vehicle", VEHICLE_COLUMNS)
+VEHICLE_LOOKUP = Operation("VehicleLookup", "VehicleAPI.asmx", "Vehicle", VEHICLE_COLUMNS)
+CUSTOMER_LOOKUP = Operation("CustomerLookup", "CustomerAPI.asmx", "Customer", CUSTOMER_COLUMNS)
+OPEN_REPAIR_ORDERS = Operation("OpenRepairOrderLookup", "ServiceAPI.asmx", "Service", REPAIR_ORDER_COLUMNS)
+PARTS_INVENTORY = Operation("PartsInventory", "PartsAPI.asmx", "Parts", PARTS_COLUMNS)
+
+_ERROR_OF_CODE: dict[str, type[OpenTrackError]] = {
+    "METHOD_NOT_AUTHORIZED": AccessNotGrantedError,
+    "ACCESS_NOT_YET_BEGUN": AccessNotGrantedError,
+    "ACCESS_ENDED": AccessNotGrantedError,
+    "UNKNOWN_DEALER": UnknownDealerError,
+    "AUTHENTICATION_FAILED": AuthenticationError,
+    "FailedAuthentication": AuthenticationError,
+    "InvalidSecurity": AuthenticationError,
+    "InvalidSecurityToken": AuthenticationError,
+    "THROTTLED": ThrottledError,
+    "INTERNAL_ERROR": ServiceUnavailableError,
+    "Server": ServiceUnavailableError,
+    "Receiver": ServiceUnavailableError,
+}
+"""Service error / fault codes -> error class; anything else is an OpenTrackRequestError."""
+
+
+class _Secret:
+    """A string that shows as *** in repr/str/vars dumps (debuggers, task logs of locals)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+    __str__ = __repr__
+
+
+def as_utc_datetime(as_of: date | datetime) -> datetime:
+    """A run's time as an aware UTC datetime (a date means its midnight UTC)."""
+    if isinstance(as_of, datetime):
+        return as_of.replace(tzinfo=timezone.utc) if as_of.tzinfo is None else as_of.astimezone(timezone.utc)
+    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
+
+
+class OpenTrackClient:
+    """Calls OpenTrack for one vendor account. Thread-safe; close() (or `with`) releases the session.
+
+    timeout: seconds per HTTP request (connect and each read); max_attempts: calls per
+    operation including retries; max_wait_seconds: no retry starts after this many seconds
+    since the first attempt; backoff_seconds: first retry wait (doubles, with jitter, up to
+    max_backoff_seconds); requests_per_second / max_concurrency: shared by all threads.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        username: str,
+        password: str,
+        *,
+        timeout: float = 60.0,
+        max_attempts: int = 4,
+        max_wait_seconds: float = 120.0,
+        requests_per_second: float = 20.0,
+        max_concurrency: int = 4,
+        backoff_seconds: float = 1.0,
+        max_backoff_seconds: float = 30.0,
+        soap_version: str = "1.1",
+    ) -> None:
+        if soap_version not in envelope.SOAP_VERSIONS:
+            raise ValueError(f"soap_version must be one of {envelope.SOAP_VERSIONS}")
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"OpenTrack base URL must start with http:// or https://, got {base_url!r}")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.username = username
+        self.__password = _Secret(password)
+        self.timeout = timeout
+        self.max_attempts = max(1, max_attempts)
+        self.max_wait_seconds = max_wait_seconds
+        self.requests_per_second = requests_per_second
+        self.max_concurrency = max(1, max_concurrency)
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.soap_version = soap_version
+        self._limiter = RateLimiter(requests_per_second)
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.max_concurrency, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"User-Agent": "dealer-feed-etl OpenTrackClient", "Connection": "keep-alive"})
+
+    def __repr__(self) -> str:
+        return f"OpenTrackClient(base_url={self.base_url!r}, username={self.username!r}, soap_version={self.soap_version!r})"
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> OpenTrackClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- datasets
+
+    def vehicle_inventory(self, dealer: DealerRef, as_of: date | datetime) -> pa.Table:
+        """The dealer's inventory as of the run (raw vehicle columns, dealer_id first).
+
+        ToDateInInventory carries the run time: the simulator serves the lot as it stood on
+        that UTC date (docs/OPENTRACK.md); the real service returns its current inventory.
+        """
+        moment = as_utc_datetime(as_of)
+        params = {"LookupParms": {"ToDateInInventory": envelope.request_date_time(moment)}}
+        return self._vehicles(self._call(VEHICLE_INVENTORY, dealer, moment, params), dealer)
+
+    def vehicle_lookup(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None,
+                       stock_number: str | None = None) -> pa.Table:
+        """One vehicle by VIN or stock number (zero rows if not found); same columns as the inventory."""
+        if not vin and not stock_number:
+            raise ValueError("vehicle_lookup needs vin or stock_number")
+        params = {"LookupParms": {"VIN": vin, "StockNumber": stock_number}}
+        return self._vehicles(self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params), dealer)
+
+    def parts_inventory(self, dealer: DealerRef, make_code: str, as_of: date | datetime, *,
+                        part_number: str | None = None) -> pa.Table:
+        """Parts in inventory for one make code: dealer_id, make_code, then PARTS_COLUMNS."""
+        params = {"InventoryParms": {"Manufacturer": make_code, "PartNumber": part_number}}
+        table = self._call(PARTS_INVENTORY, dealer, as_utc_datetime(as_of), params).table
+        return _prepend(table, dealer_id=_dealer_id(dealer), make_code=make_code)
+
+    def open_repair_orders(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None
+                           ) -> pa.Table:
+        """Repair orders open at the run time: dealer_id, then REPAIR_ORDER_COLUMNS.
+
+        CreatedDateTimeEnd carries the run time (only orders opened by then; the simulator
+        also takes it as the as-of date).
+        """
+        moment = as_utc_datetime(as_of)
+        params = {"LookupParms": {"VIN": vin, "CreatedDateTimeEnd": envelope.request_date_time(moment)}}
+        table = self._call(OPEN_REPAIR_ORDERS, dealer, moment, params).table
+        return _prepend(table, dealer_id=_row_dealer_ids(dealer, table))
+
+    def customer_lookup(self, dealer: DealerRef, customer_number: str, as_of: date | datetime) -> pa.Table:
+        """One customer (zero rows if unknown): dealer_id, then CUSTOMER_COLUMNS."""
+        table = self._call(CUSTOMER_LOOKUP, dealer, as_utc_datetime(as_of), {"CustomerNumber": customer_number}).table
+        return _prepend(table, dealer_id=_dealer_id(dealer))
+
+    def check_access(self, dealer: DealerRef, method: str, as_of: date | datetime, *, make_code: str | None = None
+                     ) -> AccessWindow | None:
+        """Probe one method with a cheap call (a lookup that matches nothing); returns the grant
+        window the service reported (None if it reports none). Raises the typed error otherwise."""
+        moment = as_utc_datetime(as_of)
+        probes: dict[str, tuple[Operation, dict[str, Any]]] = {
+            "Vehicle": (VEHICLE_LOOKUP, {"LookupParms": {"VIN": "00000000000000000"}}),
+            "Customer": (CUSTOMER_LOOKUP, {"CustomerNumber": "0"}),
+            "Service": (OPEN_REPAIR_ORDERS, {"LookupParms": {"RepairOrderNumber": "0",
+                                                              "CreatedDateTimeEnd": envelope.request_date_time(moment)}}),
+            "Parts": (PARTS_INVENTORY, {"InventoryParms": {"Manufacturer": make_code or "", "PartNumber": "0"}}),
+        }
+        if method not in probes:
+            raise ValueError(f"unknown OpenTrack method {method!r} (known: {', '.join(probes)})")
+        if method == "Parts" and not make_code:
+            raise ValueError("probing Parts needs a make code")
+        op, params = probes[method]
+        return self._call(op, dealer, moment, params).window
+
+    def fetch_many(self, dealers: Iterable[DealerRef], fetch: Callable[[DealerRef], pa.Table]
+                   ) -> dict[str, pa.Table | OpenTrackError]:
+        """Run `fetch(dealer)` for many dealers on up to max_concurrency threads.
+
+        Returns dealer_id -> table, or the OpenTrackError that dealer ended with, so one
+        dealer's failure never hides the others'. Other exceptions propagate (bugs).
+        """
+        def one(dealer: DealerRef) -> pa.Table | OpenTrackError:
+            try:
+                return fetch(dealer)
+            except OpenTrackError as exc:
+                return exc
+
+        dealers = list(dealers)
+        with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="opentrack") as pool:
+            return dict(zip((_dealer_id(d) for d in dealers), pool.map(one, dealers)))
+
+    # ----------------------------------------------------------------- one call
+
+    def _vehicles(self, parsed: ParsedResponse, dealer: DealerRef) -> pa.Table:
+        return _prepend(parsed.table, dealer_id=_row_dealer_ids(dealer, parsed.table))
+
+    def _call(self, op: Operation, dealer: DealerRef, moment: datetime, params: Mapping[str, Any]) -> ParsedResponse:
+        """One operation with retries; raises the typed error of the last attempt."""
+        body = envelope.build_envelope(
+            self.soap_version, op.name,
+            {"EnterpriseCode": dealer.enterprise_code, "CompanyNumber": dealer.company_number,
+             "ServerName": dealer.server_name or None},
+            params, username=self.username, password=self.__password.reveal(), now=datetime.now(timezone.utc),
+        )
+        headers = envelope.headers(self.soap_version, op.name) | {AS_OF_HEADER: moment.date().isoformat()}
+        url = self.base_url + op.service
+        started = time.perf_counter()
+        retrying = Retrying(
+            stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.max_wait_seconds),
+            wait=self._wait,
+            retry=retry_if_exception(is_transient),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        attempt_number = 0
+        try:
+            for attempt in retrying:
+                attempt_number = attempt.retry_state.attempt_number
+                with attempt:
+                    parsed = self._attempt(op, dealer, url, body, headers, moment)
+        except OpenTrackError as exc:
+            exc.attempts = attempt_number
+            raise
+        log.info("OpenTrack %s %s as of %s: %d rows in %.2fs (attempt %d)", op.name, _dealer_id(dealer),
+                 moment.date(), parsed.table.num_rows, time.perf_counter() - started, attempt_number)
+        self._warn_if_ending(op, dealer, parsed.window, moment.date())
+        return parsed
+
+    def _attempt(self, op: Operation, dealer: DealerRef, url: str, body: bytes, headers: dict[str, str],
+                 moment: datetime) -> ParsedResponse:
+        context = {"dealer": dealer, "method": op.method, "operation": op.name}
+        self._limiter.acquire()
+        with self._slots:
+            try:
+                response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, stream=True)
+            except requests.Timeout:
+                raise ServiceUnavailableError(f"no answer from {url} within {self.timeout:g}s (timeout)",
+                                              **context) from None
+            except requests.RequestException as exc:
+                raise ServiceUnavailableError(f"could not reach {url}: {type(exc).__name__}", **context) from None
+            with response:
+                status = response.status_code
+                if status == 429:
+                    raise ThrottledError(f"HTTP 429 from {url}: the vendor exceeds its request rate",
+                                         retry_after=_seconds(response.headers.get("Retry-After")), **context)
+                if status != 200 and "xml" not in response.headers.get("Content-Type", ""):
+                    error = ServiceUnavailableError if status >= 500 else OpenTrackRequestError
+                    raise error(f"HTTP {status} {response.reason or ''} from {url}".rstrip(), **context)
+                parsed = self._read(response, op, context)
+        if parsed.fault is not None:
+            raise self._fault_error(parsed.fault, parsed, status, context, moment.date())
+        if status != 200:
+            raise (ServiceUnavailableError if status >= 500 else OpenTrackRequestError)(
+                f"HTTP {status} from {url} without a SOAP fault", **context)
+        if parsed.errors:
+            raise self._service_error(parsed, context, moment.date())
+        return parsed
+
+    def _read(self, response: requests.Response, op: Operation, context: dict[str, Any]) -> ParsedResponse:
+        parser = ResultParser(tuple(op.columns), tuple(op.columns.values()))
+        try:
+            for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
+                parser.feed(chunk)
+            return parser.close()
+        except ResponseParseError as exc:
+            cls = UnsafeResponseError if exc.unsafe else MalformedResponseError
+            raise cls(self._scrub(str(exc)), **context) from None
+        except requests.RequestException as exc:
+            raise ServiceUnavailableError(f"connection dropped while reading the answer ({type(exc).__name__})",
+                                          **context) from None
+
+    # ----------------------------------------------------------------- errors
+
+    def _scrub(self, text: str) -> str:
+        """Wire text with the password blanked out, in case a service ever echoes it."""
+        password = self.__password.reveal()
+        return text.replace(password, "***") if password else text
+
+    def _fault_error(self, fault: Fault, parsed: ParsedResponse, status: int, context: dict[str, Any],
+                     run_date: date) -> OpenTrackError:
+        """A SOAP Fault as a typed error: by its (sub)code, else by the Error code in its detail."""
+        detail = parsed.errors[0] if parsed.errors else None
+        cls = (_ERROR_OF_CODE.get(fault.subcode or "") or (detail and _ERROR_OF_CODE.get(detail.code))
+               or _ERROR_OF_CODE.get(fault.code) or OpenTrackRequestError)
+        if cls is AccessNotGrantedError:  # a service that reports missing grants as faults
+            return self._service_error(parsed, context, run_date)
+        code = fault.subcode or fault.code
+        message = self._scrub(detail.message if detail else fault.message)
+        return cls(f"SOAP fault {code} (HTTP {status}): {message}", code=detail.code if detail else code, **context)
+
+    def _service_error(self, parsed: ParsedResponse, context: dict[str, Any], run_date: date) -> OpenTrackError:
+        error = parsed.errors[0]
+        cls = _ERROR_OF_CODE.get(error.code, OpenTrackRequestError)
+        what = f"{error.code}: {self._scrub(error.message)}"
+        if cls is not AccessNotGrantedError:
+            return cls(what, code=error.code, **context)
+        window = parsed.window
+        fix = GRANT_FIX.format(method=context["method"], run_date=run_date.isoformat())
+        if error.code == "ACCESS_ENDED" and window and window.ends:
+            fix = (f"the dealership must extend or clear Access Ends of the {context['method']} method for this "
+                   f"vendor under Data Exchange > OpenTrack (it ended {window.ends}), or add the method again "
+                   f"with Access Begins on or before {run_date.isoformat()}")
+        elif error.code == "ACCESS_NOT_YET_BEGUN" and window and window.begins:
+            fix += f" (it is set to {window.begins})"
+        return AccessNotGrantedError(
+            f"access not granted on {run_date} ({what})", code=error.code, fix=fix,
+            access_begins=window.begins if window else None, access_ends=window.ends if window else None, **context)
+
+    def _warn_if_ending(self, op: Operation, dealer: DealerRef, window: AccessWindow | None, run_date: date) -> None:
+        if window is None or window.ends is None:
+            return
+        days = (window.ends - run_date).days
+        if 0 <= days <= GRANT_WARNING_DAYS:
+            log.warning(
+                "OpenTrack grant ending soon: dealer %s (enterprise %s, company %s, server %s) method %s access "
+                "ends %s (%d day(s) after the run date %s); ask the dealership to extend Access Ends under "
+                "Data Exchange > OpenTrack", _dealer_id(dealer), dealer.enterprise_code, dealer.company_number,
+                dealer.server_name or "-", op.method, window.ends, days, run_date)
+
+    # ----------------------------------------------------------------- retry policy
+
+    def _wait(self, state: RetryCallState) -> float:
+        wait = wait_exponential_jitter(initial=self.backoff_seconds, max=self.max_backoff_seconds,
+                                       jitter=self.backoff_seconds)(state)
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, ThrottledError) and exc.retry_after:
+            wait = max(wait, min(exc.retry_after, self.max_backoff_seconds))
+        return wait
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("attempt %d/%d failed, retrying in %.2fs: %s", state.attempt_number, self.max_attempts,
+                    state.upcoming_sleep, exc)
+
+
+def _seconds(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _dealer_id(dealer: DealerRef) -> str:
+    return f"{dealer.enterprise_code}_{dealer.company_number}"
+
+
+def _row_dealer_ids(dealer: DealerRef, table: pa.Table) -> pa.Array:
+    """`{EnterpriseCode}_{row CompanyNumber}` (ARCHITECTURE.md): a foreign row shows as foreign."""
+    company = table.column("company_number")
+    return pc.binary_join_element_wise(pa.scalar(dealer.enterprise_code), company, "_")
+
+
+def _prepend(table: pa.Table, **columns: str | pa.Array | pa.ChunkedArray) -> pa.Table:
+    """`columns` (a constant string or an array) in front of `table`'s columns, all strings."""
+    for position, (name, value) in enumerate(columns.items()):
+        array = pa.repeat(pa.scalar(value, pa.string()), table.num_rows) if isinstance(value, str) else value
+        table = table.add_column(position, pa.field(name, pa.string()), array)
+    return table

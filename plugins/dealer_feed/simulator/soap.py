@@ -1,0 +1,236 @@
+"""The simulator's side of the wire: operations, request parsing, streamed responses, faults.
+
+Responses are written as a stream of byte chunks built from an iterator of rows, so a
+50,000-vehicle inventory is never a whole document in memory (the server sends the
+chunks with HTTP chunked encoding as they are produced).
+
+Shape of every successful (HTTP 200) answer, SOAP 1.1 or 1.2 alike:
+
+    Envelope/Body/{Op}Response (ns opentrack.dealertrack.com)
+      /{Op}Result (ns opentrack.dealertrack.com/transitional)
+        AccessWindow{Method, AccessBegins, AccessEnds}   (simulator convention, optional)
+        Result{field...}*                                (flat text fields; vehicles: Options)
+        Errors{Error{Code, Message}*}                    (in-band errors, optional)
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from lxml import etree
+
+from dealer_feed.simulator.inventory import VEHICLE_FIELDS
+from dealer_feed.simulator.records import CUSTOMER_FIELDS, PARTS_FIELDS, REPAIR_ORDER_FIELDS
+
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+OT_NS = "opentrack.dealertrack.com"
+TR_NS = "opentrack.dealertrack.com/transitional"
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+CONTENT_TYPES = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; charset=utf-8"}
+CHUNK_BYTES = 64 * 1024
+
+OPTION_CODES = (("AWD", "ALL WHEEL DRIVE"), ("NAV", "NAVIGATION"), ("SUN", "SUNROOF"), ("HTS", "HEATED SEATS"),
+                ("TOW", "TOW PACKAGE"), ("PRM", "PREMIUM AUDIO"))
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """One served operation: its endpoint, the access method it needs, its parameters."""
+
+    name: str
+    service: str
+    method: str
+    params: tuple[tuple[str, tuple[str, ...]], ...]
+    """Body children after Dealer: (element, its children) — no children: a plain string."""
+    result_type: str
+    fields: tuple[str, ...]
+    required: tuple[str, ...] = ()
+
+
+OPERATIONS: dict[str, OperationSpec] = {
+    op.name: op
+    for op in (
+        OperationSpec("VehicleInventory", "VehicleAPI", "Vehicle",
+                      (("LookupParms", ("Type", "FromDateInInventory", "ToDateInInventory")),),
+                      "Vehicle", VEHICLE_FIELDS),
+        OperationSpec("VehicleLookup", "VehicleAPI", "Vehicle", (("LookupParms", ("VIN", "StockNumber")),),
+                      "Vehicle", VEHICLE_FIELDS),
+        OperationSpec("CustomerLookup", "CustomerAPI", "Customer", (("CustomerNumber", ()),),
+                      "Customer", CUSTOMER_FIELDS, required=("CustomerNumber",)),
+        OperationSpec("OpenRepairOrderLookup", "ServiceAPI", "Service",
+                      (("LookupParms", ("RepairOrderNumber", "VIN", "StockNumber", "CreatedDateTimeStart",
+                                        "CreatedDateTimeEnd", "ModifiedAfter")),),
+                      "RepairOrder", REPAIR_ORDER_FIELDS),
+        OperationSpec("PartsInventory", "PartsAPI", "Parts", (("InventoryParms", ("Manufacturer", "PartNumber")),),
+                      "Part", PARTS_FIELDS, required=("Manufacturer",)),
+    )
+}
+SERVICES: dict[str, tuple[OperationSpec, ...]] = {}
+for _op in OPERATIONS.values():
+    SERVICES[_op.service] = (*SERVICES.get(_op.service, ()), _op)
+
+
+class SoapClientFault(ValueError):
+    """The request is not one we can serve (answered with a Client/Sender SOAP fault)."""
+
+
+@dataclass
+class SoapRequest:
+    version: str
+    operation: OperationSpec
+    username: str = ""
+    password: str = field(default="", repr=False)
+    enterprise_code: str = ""
+    company_number: str = ""
+    server_name: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def dealer_id(self) -> str:
+        return f"{self.enterprise_code}_{self.company_number}"
+
+
+_SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def _local(tag: object) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _text(element: etree._Element | None) -> str:
+    return (element.text or "").strip() if element is not None else ""
+
+
+def parse_request(body: bytes, content_type: str) -> SoapRequest:
+    """Parse a SOAP 1.1/1.2 request; SoapClientFault says what is wrong with it."""
+    version = "1.2" if "application/soap+xml" in content_type else "1.1"
+    try:
+        root = etree.fromstring(body, _SAFE_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise SoapClientFault(f"request is not well-formed XML: {exc}") from None
+    if root.getroottree().docinfo.internalDTD is not None:
+        raise SoapClientFault("a SOAP message must not contain a document type declaration")
+    envelope_ns = SOAP12 if version == "1.2" else SOAP11
+    if root.tag != f"{{{envelope_ns}}}Envelope":
+        raise SoapClientFault(f"expected a SOAP {version} Envelope (content type {content_type!r}), got {root.tag}")
+    body_el = root.find(f"{{{envelope_ns}}}Body")
+    if body_el is None or len(body_el) == 0:
+        raise SoapClientFault("SOAP Body is missing or empty")
+    call = body_el[0]
+    op = OPERATIONS.get(_local(call.tag))
+    if op is None:
+        raise SoapClientFault(f"unknown operation {_local(call.tag)!r} (served: {', '.join(OPERATIONS)})")
+    request = SoapRequest(version=version, operation=op)
+    header = root.find(f"{{{envelope_ns}}}Header")
+    if header is not None:
+        for el in header.iter(f"{{{WSSE_NS}}}Username", f"{{{WSSE_NS}}}Password"):
+            setattr(request, _local(el.tag).lower(), _text(el))
+    for child in call:
+        name = _local(child.tag)
+        if name == "Dealer":
+            for part in child:
+                key = {"EnterpriseCode": "enterprise_code", "CompanyNumber": "company_number",
+                       "ServerName": "server_name"}.get(_local(part.tag))
+                if key:
+                    setattr(request, key, _text(part))
+        elif len(child):
+            request.params.update({_local(p.tag): _text(p) for p in child if _text(p)})
+        elif _text(child):
+            request.params[name] = _text(child)
+    if not request.enterprise_code or not request.company_number:
+        raise SoapClientFault("Dealer/EnterpriseCode and Dealer/CompanyNumber are required")
+    missing = [p for p in op.required if not request.params.get(p)]
+    if missing:
+        raise SoapClientFault(f"{op.name}: required parameter(s) missing: {', '.join(missing)}")
+    return request
+
+
+def _envelope_open(version: str) -> str:
+    ns = SOAP12 if version == "1.2" else SOAP11
+    return f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{ns}"><soap:Body>'
+
+
+_ENVELOPE_CLOSE = "</soap:Body></soap:Envelope>"
+
+
+def _element(name: str, value: str | None) -> str:
+    return "" if value is None else f"<{name}>{escape(value)}</{name}>"
+
+
+def _options(vin: str | None) -> str:
+    """Nested OptionalFields-like list on new vehicles (clients must skip what they do not read)."""
+    key = zlib.crc32((vin or "").encode())
+    picks = {OPTION_CODES[key % len(OPTION_CODES)], OPTION_CODES[(key >> 8) % len(OPTION_CODES)]}
+    return "<Options>" + "".join(
+        f"<Option><Code>{code}</Code><Description>{text}</Description></Option>" for code, text in sorted(picks)
+    ) + "</Options>"
+
+
+def result_chunks(
+    version: str,
+    op: OperationSpec,
+    rows: Iterable[dict[str, str | None]],
+    *,
+    window: tuple[str, str, str] | None = None,
+    errors: Iterable[tuple[str, str]] = (),
+    counter: list[int] | None = None,
+) -> Iterator[bytes]:
+    """The response document as UTF-8 chunks of about CHUNK_BYTES, rows written as they come.
+
+    `window` = (method, begins yyyyMMdd, ends yyyyMMdd or "0"); `counter[0]` counts rows.
+    """
+    parts = [
+        _envelope_open(version),
+        f'<{op.name}Response xmlns="{OT_NS}"><{op.name}Result xmlns="{TR_NS}">',
+    ]
+    if window:
+        method, begins, ends = window
+        parts.append(f"<AccessWindow><Method>{method}</Method><AccessBegins>{begins}</AccessBegins>"
+                     f"<AccessEnds>{ends}</AccessEnds></AccessWindow>")
+    size = sum(map(len, parts))
+    with_options = op.result_type == "Vehicle"
+    for row in rows:
+        text = "<Result>" + "".join(_element(k, v) for k, v in row.items())
+        if with_options and row.get("TypeNU") == "N":
+            text += _options(row.get("VIN"))
+        text += "</Result>"
+        parts.append(text)
+        size += len(text)
+        if counter is not None:
+            counter[0] += 1
+        if size >= CHUNK_BYTES:
+            yield "".join(parts).encode()
+            parts, size = [], 0
+    errors = list(errors)
+    if errors:
+        parts.append("<Errors>" + "".join(
+            f"<Error>{_element('Code', code)}{_element('Message', message)}</Error>" for code, message in errors
+        ) + "</Errors>")
+    parts.append(f"</{op.name}Result></{op.name}Response>{_ENVELOPE_CLOSE}")
+    yield "".join(parts).encode()
+
+
+def fault_document(version: str, code: str, message: str, *, sender: bool, subcode: str | None = None) -> bytes:
+    """A SOAP Fault (HTTP 500) in the request's SOAP version, with our Error{Code,Message} in the detail.
+
+    `sender`: the caller is at fault (1.1 `Client` / 1.2 `Sender`) rather than the service
+    (`Server` / `Receiver`). `subcode` (e.g. `wsse:FailedAuthentication`) refines it: in
+    SOAP 1.1 it replaces the fault code, in 1.2 it is the Subcode value.
+    """
+    detail = f'<Error xmlns="{TR_NS}">{_element("Code", code)}{_element("Message", message)}</Error>'
+    wsse = f' xmlns:wsse="{WSSE_NS}"' if subcode and subcode.startswith("wsse:") else ""
+    if version == "1.2":
+        value = "soap:Sender" if sender else "soap:Receiver"
+        sub = f"<soap:Subcode><soap:Value{wsse}>{subcode}</soap:Value></soap:Subcode>" if subcode else ""
+        fault = (f"<soap:Fault><soap:Code><soap:Value>{value}</soap:Value>{sub}</soap:Code>"
+                 f'<soap:Reason><soap:Text xml:lang="en">{escape(message)}</soap:Text></soap:Reason>'
+                 f"<soap:Detail>{detail}</soap:Detail></soap:Fault>")
+    else:
+        faultcode = subcode or ("soap:Client" if sender else "soap:Server")
+        fault = (f"<soap:Fault><faultcode{wsse}>{faultcode}</faultcode><faultstring>{escape(message)}</faultstring>"
+                 f"<detail>{detail}</detail></soap:Fault>")
+    return (_envelope_open(version) + fault + _ENVELOPE_CLOSE).encode()

@@ -1,0 +1,121 @@
+"""Every injected fault, survived by retry or ending in the typed error; attempts counted by the simulator."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from ot_support import RUN, dealer
+
+from dealer_feed.opentrack.errors import (
+    MalformedResponseError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransientOpenTrackError,
+    is_transient,
+)
+
+KINDS = ["http_500", "http_503", "slow", "drop", "truncate", "throttle"]
+
+
+def _outcomes(sim, **match) -> list[str]:
+    return [e["outcome"] for e in sim.requests(**match)]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_first_n_calls_fail_then_retry_succeeds(client, sim, world, kind):
+    sim.add_fault(kind, dealer="T1_A1", method="Vehicle", times=2, delay_seconds=1.0)
+
+    table = client.vehicle_inventory(dealer("A1"), RUN)
+
+    assert table.num_rows == len(world.vehicles("T1_A1", RUN.date()))
+    outcomes = _outcomes(sim, dealer_id="T1_A1", operation="VehicleInventory")
+    assert len(outcomes) == 3
+    assert outcomes[2] == "ok"
+    assert all(o.startswith("fault:") or o == "throttled" for o in outcomes[:2])
+
+
+@pytest.mark.parametrize(("kind", "error"), [
+    ("http_500", ServiceUnavailableError),
+    ("http_503", ServiceUnavailableError),
+    ("slow", ServiceUnavailableError),
+    ("drop", ServiceUnavailableError),
+    ("truncate", MalformedResponseError),
+    ("throttle", ThrottledError),
+])
+def test_persistent_fault_raises_typed_transient_error_after_max_attempts(client, sim, kind, error):
+    sim.add_fault(kind, dealer="T1_A1", method="Vehicle", delay_seconds=1.0)
+
+    with pytest.raises(error) as caught:
+        client.vehicle_inventory(dealer("A1"), RUN)
+
+    exc = caught.value
+    assert isinstance(exc, TransientOpenTrackError) and is_transient(exc)
+    assert exc.attempts == 3 and "after 3 attempts" in str(exc)
+    assert (exc.dealer_id, exc.method, exc.operation) == ("T1_A1", "Vehicle", "VehicleInventory")
+    assert "T1_A1" in str(exc) and "Fix:" in str(exc)
+    assert len(sim.requests(dealer_id="T1_A1")) == 3
+
+
+def test_fault_matches_only_its_dealer_and_method(client, sim):
+    sim.add_fault("http_503", dealer="T1_A1", method="Parts")
+
+    client.vehicle_inventory(dealer("A1"), RUN)
+    client.vehicle_inventory(dealer("C3"), RUN)
+    with pytest.raises(ServiceUnavailableError):
+        client.parts_inventory(dealer("A1"), "KI", RUN)
+
+    assert _outcomes(sim, operation="VehicleInventory") == ["ok", "ok"]
+
+
+def test_retries_are_bounded_in_total_time(make_client, sim):
+    client = make_client(max_attempts=1000, backoff_seconds=0.05, max_backoff_seconds=0.05, max_wait_seconds=0.3)
+    sim.add_fault("http_503")
+
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailableError) as caught:
+        client.vehicle_inventory(dealer("A1"), RUN)
+
+    assert time.monotonic() - started < 2
+    assert 2 <= caught.value.attempts < 20
+
+
+def test_vendor_over_its_rate_is_throttled_and_retries_through(make_client, sim):
+    eager = make_client(username="slow-vendor", password="slow-vendor-password", requests_per_second=1000,
+                        max_attempts=10, max_backoff_seconds=1.0, max_wait_seconds=10)
+
+    for _ in range(6):
+        eager.vehicle_lookup(dealer("A1"), RUN, vin="00000000000000000")
+
+    outcomes = _outcomes(sim, vendor="slow-vendor")
+    assert outcomes.count("ok") == 6
+    assert "throttled" in outcomes  # the vendor allows 4/s
+
+
+def test_client_rate_limit_keeps_vendor_under_its_limit(make_client, sim):
+    polite = make_client(username="polite-vendor", password="polite-vendor-password", requests_per_second=3.5)
+
+    def two_lookups(d):
+        polite.vehicle_lookup(d, RUN, vin="00000000000000000")
+        return polite.vehicle_lookup(d, RUN, vin="00000000000000001")
+
+    results = polite.fetch_many([dealer("A1"), dealer("C3"), dealer("D4")], two_lookups)
+
+    assert sorted(results) == ["T1_A1", "T1_C3", "T1_D4"]
+    assert all(r.num_rows == 0 for r in results.values())
+    assert _outcomes(sim, vendor="polite-vendor") == ["ok"] * 6
+
+
+def test_admin_fault_endpoint_json(sim):
+    url = sim.url + "admin/faults"
+    added = requests.post(url, data=json.dumps([{"kind": "http_500", "dealer": "T1_C3", "times": 2},
+                                                 {"kind": "slow", "method": "Parts", "delay_seconds": 0.1}]),
+                          timeout=5).json()["faults"]
+    bad = requests.post(url, data=json.dumps({"kind": "meteor_strike"}), timeout=5)
+
+    assert [(f["kind"], f["remaining"]) for f in added] == [("http_500", 2), ("slow", None)]
+    assert bad.status_code == 400 and "meteor_strike" in bad.text
+    assert requests.delete(url, timeout=5).json() == {"ok": True}
+    assert requests.get(url, timeout=5).json() == {"faults": []}

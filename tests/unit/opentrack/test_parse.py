@@ -1,0 +1,87 @@
+"""Streaming parse: rows as delivered, batches, faults, in-band errors, truncation, hostile XML."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from dealer_feed.opentrack import parse
+from dealer_feed.opentrack.parse import ResponseParseError, parse_response
+
+HEAD = (b'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b'<soap:Body><VehicleInventoryResponse xmlns="opentrack.dealertrack.com">'
+        b'<VehicleInventoryResult xmlns="opentrack.dealertrack.com/transitional">')
+TAIL = b"</VehicleInventoryResult></VehicleInventoryResponse></soap:Body></soap:Envelope>"
+FIELDS = ("VIN", "StockNumber", "DateDelivered")
+
+
+def _doc(body: bytes) -> bytes:
+    return HEAD + body + TAIL
+
+
+def _chunks(data: bytes, size: int = 7):
+    return (data[i:i + size] for i in range(0, len(data), size))
+
+
+def test_rows_kept_verbatim_absent_is_null_nested_ignored():
+    body = (b"<AccessWindow><Method>Vehicle</Method><AccessBegins>20260101</AccessBegins><AccessEnds>0</AccessEnds>"
+            b"</AccessWindow><Result><VIN> V1 </VIN><StockNumber></StockNumber><DateDelivered>0</DateDelivered>"
+            b"<Options><Option><Code>VIN</Code></Option></Options><Unknown>x</Unknown></Result>"
+            b"<Result><VIN>V2 &amp; co</VIN></Result>")
+    parsed = parse_response(_chunks(_doc(body)), FIELDS, ("vin", "stock_number", "date_delivered"))
+
+    assert parsed.table.to_pylist() == [
+        {"vin": " V1 ", "stock_number": "", "date_delivered": "0"},
+        {"vin": "V2 & co", "stock_number": None, "date_delivered": None},
+    ]
+    assert parsed.window == parse.AccessWindow("Vehicle", date(2026, 1, 1), None)
+    assert parsed.errors == [] and parsed.fault is None
+
+
+def test_many_rows_span_batches(monkeypatch):
+    monkeypatch.setattr(parse, "BATCH_ROWS", 10)
+    body = b"".join(b"<Result><VIN>V%d</VIN></Result>" % i for i in range(25))
+    table = parse_response([_doc(body)], FIELDS).table
+    assert table.column("VIN").to_pylist() == [f"V{i}" for i in range(25)]
+    assert table.column("VIN").num_chunks == 3
+
+
+def test_in_band_errors():
+    parsed = parse_response([_doc(b"<Errors><Error><Code>ACCESS_ENDED</Code><Message>m</Message></Error></Errors>")],
+                            FIELDS)
+    assert parsed.errors == [parse.ServiceError("ACCESS_ENDED", "m")] and parsed.table.num_rows == 0
+
+
+@pytest.mark.parametrize(("document", "fault"), [
+    (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+     b"<faultcode>s:Client</faultcode><faultstring>bad</faultstring></s:Fault></s:Body></s:Envelope>",
+     parse.Fault("Client", None, "bad")),
+    (b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault><e:Code><e:Value>e:Sender'
+     b"</e:Value><e:Subcode><e:Value>wsse:FailedAuthentication</e:Value></e:Subcode></e:Code><e:Reason>"
+     b'<e:Text xml:lang="en">no</e:Text></e:Reason></e:Fault></e:Body></e:Envelope>',
+     parse.Fault("Sender", "FailedAuthentication", "no")),
+])
+def test_soap_11_and_12_faults(document, fault):
+    assert parse_response([document], FIELDS).fault == fault
+
+
+def test_truncated_document_is_malformed_not_unsafe():
+    data = _doc(b"<Result><VIN>V1</VIN></Result>")
+    with pytest.raises(ResponseParseError) as caught:
+        parse_response(_chunks(data[: len(data) // 2]), FIELDS)
+    assert not caught.value.unsafe
+
+
+@pytest.mark.parametrize("prolog", [
+    b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>',
+    b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>',
+    b'<!DOCTYPE x SYSTEM "http://example.invalid/x.dtd">',
+])
+@pytest.mark.parametrize("chunk", [3, 1 << 16])
+def test_doctype_refused_whatever_the_chunking(prolog, chunk):
+    data = b'<?xml version="1.0"?>' + prolog + _doc(b"<Result><VIN>&b;</VIN></Result>")[len(b'<?xml version="1.0" '
+                                                                                            b'encoding="utf-8"?>'):]
+    with pytest.raises(ResponseParseError) as caught:
+        parse_response(_chunks(data, chunk), FIELDS)
+    assert caught.value.unsafe and "DOCTYPE" in str(caught.value)
