@@ -66,7 +66,7 @@ def run_demo(world: Path, days: int, first: datetime) -> int:
     dates = [first + timedelta(days=i) for i in range(days)]
     with start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
-        os.environ.update(connection_env(sim.url, vendor.username, vendor.password, warehouse_url))
+        os.environ.update(connection_env(sim.url, vendor.username, vendor.password.get_secret_value(), warehouse_url))
         states = run_group_dag(DEMO_GROUP, dates)
     print()
     print(reads.format_run_summary(make_engine(warehouse_url), DEMO_GROUP))
