@@ -8,9 +8,11 @@ re-applies nothing ("already applied") and prints the same summary.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -42,6 +44,27 @@ def connection_env(opentrack_url: str, username: str, password: str, warehouse_u
     }
 
 
+@contextlib.contextmanager
+def output_to(path: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors, so Airflow's task logs
+    too) to `path` for the duration, so the console shows only the demo's own lines."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def run_group_dag(group: str, logical_dates: list[datetime], dags_folder: Path = PROJECT_ROOT / "dags") -> list[str]:
     """Run the group's DAG with dag.test() for each logical date; return the run states."""
     from airflow.dag_processing.dagbag import DagBag
@@ -64,11 +87,18 @@ def run_demo(world: Path, days: int, first: datetime) -> int:
     warehouse_url = f"sqlite:///{warehouse_file}"
     vendor = load_world(world).vendors[0]
     dates = [first + timedelta(days=i) for i in range(days)]
+    task_log = data_dir() / "demo-airflow.log"
+    task_log.unlink(missing_ok=True)
+    states = []
     with start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
         os.environ.update(connection_env(sim.url, vendor.username, vendor.password.get_secret_value(), warehouse_url))
-        states = run_group_dag(DEMO_GROUP, dates)
-    print()
+        for moment in dates:
+            print(f"running DAG dealer_feed_{DEMO_GROUP} for feed time {moment:%Y-%m-%d %H:%M} UTC ...", end=" ", flush=True)
+            with output_to(task_log):
+                states += run_group_dag(DEMO_GROUP, [moment])
+            print(states[-1])
+    print(f"simulator stopped; Airflow task logs: {task_log}\n")
     print(reads.format_run_summary(make_engine(warehouse_url), DEMO_GROUP))
     print(f"\nWarehouse: {warehouse_file}\nTry:  sqlite3 {warehouse_file} \"{' '.join(EXAMPLE_SQL.split())}\"")
     if any(state != "success" for state in states):
