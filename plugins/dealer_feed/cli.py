@@ -20,11 +20,21 @@ DEMO_WORLD = PROJECT_ROOT / "include" / "simulator" / "demo_world.yaml"
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
     """Error types that deserve one line, not a traceback (imported lazily: cheap --help)."""
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
     from dealer_feed.opentrack.errors import OpenTrackError
     from dealer_feed.pipeline import DealerStepError
     from dealer_feed.warehouse.errors import WarehouseError
 
-    return ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError
+    return ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError, AirflowNotFoundException
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if type(exc).__name__ == "AirflowNotFoundException":
+        first += " — define it (e.g. AIRFLOW_CONN_<ID> or `airflow connections add`); see README, 'Airflow connections it reads'"
+    return first
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
@@ -64,6 +74,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(world=args.world, days=args.days, first=args.first)
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    from dealer_feed.local_airflow import run_local_airflow
+
+    return run_local_airflow(port=args.port, host=args.host, world=args.world)
+
+
 def _parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
@@ -100,6 +116,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first", type=_parse_time, default=datetime(2026, 11, 23, 6, tzinfo=timezone.utc),
                    help="logical date of the first run (UTC)")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("airflow", help="Airflow UI locally (airflow standalone) with the DAGs and the simulator")
+    p.add_argument("--port", type=int, default=None, help="api-server port (default: $DEALER_FEED_AIRFLOW_PORT, "
+                   "else 8080 when free, else a free port)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--world", type=Path, default=DEMO_WORLD, help="simulator world YAML (default: the demo world)")
+    p.set_defaults(func=cmd_airflow)
     return parser
 
 
@@ -112,8 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:
         if isinstance(exc, _expected_errors()):
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"dealer-feed {args.command}: {first}", file=sys.stderr)
+            print(f"dealer-feed {args.command}: {_one_line(exc)}", file=sys.stderr)
             return 1
         raise
 

@@ -3,7 +3,7 @@
 from airflow.dag_processing.dagbag import DagBag
 
 from dealer_feed.config import group_files
-from conftest import ROOT
+from support import ROOT
 
 
 def load_bag() -> DagBag:

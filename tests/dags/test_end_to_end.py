@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from conftest import ROOT
+from support import ROOT
 from dealer_feed.config import find_group
 from dealer_feed.demo import connection_env, run_group_dag
 from dealer_feed.simulator import start_background
