@@ -21,7 +21,7 @@ from typing import Any
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from dealer_feed import pipeline
+from dealer_feed import alerts, pipeline
 from dealer_feed.config import GroupConfig, find_group
 from dealer_feed.landing import as_utc
 
@@ -34,6 +34,8 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
     "execution_timeout": timedelta(minutes=30),
+    # one alert per failed task (logged; POSTed when connection dealer_feed_alerts exists)
+    "on_failure_callback": alerts.on_task_failure,
 }
 
 
@@ -57,7 +59,14 @@ def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunConte
 def _warehouse_engine(cfg: GroupConfig):
     from dealer_feed.warehouse import engine_from_connection
 
-    return engine_from_connection(cfg.connections.warehouse)
+    engine = engine_from_connection(cfg.connections.warehouse)
+    # Airflow masks a connection's password field, but a password inside an extra
+    # `sqlalchemy_url` is not a field: mask it before anything can log the URL.
+    if engine.url.password:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(engine.url.password)
+    return engine
 
 
 def _fail_permanent(exc: Exception) -> None:
@@ -88,8 +97,15 @@ Run parameters: `force_guards` (true: load past the empty-feed and mass-close gu
 the dealer really sold out), `dealers` (limit the run to these dealer ids; the others are not extracted and
 none of their service requests closes).
 
+Tasks: `migrate` → `extract_validate` (one mapped task per dealer batch; its name lists the dealers) →
+`transform` → `load` (emits Asset `dealer_feed_warehouse_{cfg.group}`). Transient faults retry with exponential
+backoff; typed permanent errors (missing grant, bad credentials, guards) fail at once with a fix line.
+A failed task logs one `[dealer-feed] FAILED ...` alert (and POSTs it to connection `dealer_feed_alerts` when it
+exists). Every task is safe to clear and rerun. `load` depends on the previous run's `load`: runs apply in
+logical-time order, so fix and clear a failed run before later runs can load.
+
 Data lands under `data/landing/{cfg.group}/<dataset>/<dealer>/run=<T>/` and loads into the warehouse tables
-(see docs/WAREHOUSE.md). Runbook: docs/RUNBOOK.md.
+(see docs/WAREHOUSE.md). Runbook (every error, its fix, which task to clear; backfills): docs/RUNBOOK.md.
 
 | dealer | server | datasets | make codes |
 |---|---|---|---|
@@ -154,11 +170,17 @@ def build_dag(group_name: str):
             except Exception as exc:
                 _fail_permanent(exc)
 
-        @task(outlets=[warehouse_asset(cfg.group)])
+        # depends_on_past: runs of a group apply in logical-time order, so a failed load
+        # holds back the next runs' loads until it is fixed and cleared (or marked
+        # success to skip that run); the warehouse also refuses an older run (RunOrderError).
+        @task(outlets=[warehouse_asset(cfg.group)], depends_on_past=True)
         def load(summary: dict[str, Any]) -> dict[str, Any]:
             context = get_current_context()
             ctx = _run_context(cfg, context)
-            return pipeline.load(ctx, _warehouse_engine(cfg), airflow_run_id=context["run_id"])
+            try:
+                return pipeline.load(ctx, _warehouse_engine(cfg), airflow_run_id=context["run_id"])
+            except Exception as exc:
+                _fail_permanent(exc)
 
         batches = extract_validate.expand(dealer_ids=cfg.dealer_batches())
         migrate() >> batches

@@ -1,0 +1,454 @@
+"""Apply one run's changes to the warehouse: one transaction per (group, run), set-based.
+
+Order inside the transaction (`apply_run`):
+
+1. lock the group (PostgreSQL: advisory transaction lock per group, so two groups load in
+   parallel; SQLite: BEGIN IMMEDIATE, one writer at a time, others wait on the busy timeout);
+2. check the run ledger: an applied run is a no-op ("already applied"); a run older than
+   the group's last applied run is refused (RunOrderError says how to backfill);
+3. insert the `etl_runs` row (parent of everything below);
+4. stage the service-request frame into a temporary table (COPY / executemany), mark
+   the rows whose stock number or client changes, cascade those to `inspections` and
+   `work_orders` (UPDATE ... FROM), update existing requests (UPDATE ... FROM), insert new
+   ones (INSERT ... SELECT);
+5. bulk-append events, feed_vehicles, quarantine, per-dealer statuses, parts and repair
+   orders (append-only frames go straight into their tables with the bulk path: inside
+   the transaction a staging hop would only write them twice);
+6. record the load's duration in `etl_runs`, commit.
+
+Anything failing rolls the whole run back; the retried run then applies normally.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from dealer_feed.landing import as_utc, run_key
+from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param, utc_naive
+from dealer_feed.warehouse.engine import safe_url, write_transaction
+from dealer_feed.warehouse.errors import LoadDataError, NotMigratedError, RunOrderError, WarehouseError
+
+log = logging.getLogger(__name__)
+
+SR_SPEC = [
+    ("sr_id", "text"), ("dealer_group", "text"), ("dealer_id", "text"), ("vin", "text"),
+    ("stock_number", "text"), ("client", "text"), ("vehicle_type", "text"), ("sr_type", "text"),
+    ("status", "text"), ("created_at", "ts"), ("closed_at", "ts"), ("close_reason", "text"),
+    ("anchor_at", "ts"), ("absent_since", "ts"), ("last_seen_at", "ts"), ("is_new", "int"),
+]
+EVENT_SPEC = [
+    ("run_id", "text"), ("event_no", "int"), ("dealer_group", "text"), ("event_at", "ts"), ("sr_id", "text"),
+    ("dealer_id", "text"), ("vin", "text"), ("kind", "text"), ("reason", "text"),
+    ("old_stock_number", "text"), ("new_stock_number", "text"), ("old_client", "text"), ("new_client", "text"),
+    ("old_anchor_at", "ts"),
+]
+FEED_SPEC = [
+    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"), ("vin", "text"),
+    ("company_number", "text"), ("stock_number", "text"), ("system_code", "text"), ("vehicle_status", "text"),
+    ("model_year", "int"), ("make", "text"), ("model", "text"), ("model_code", "text"), ("body_style", "text"),
+    ("color", "text"), ("trim_level", "text"), ("odometer", "int"), ("date_in_inventory", "date"),
+    ("date_in_service", "date"), ("date_delivered", "date"), ("date_modified", "date"), ("list_price", "float"),
+    ("vehicle_cost", "float"), ("certified_used_car", "bool"), ("outcome", "text"), ("reason", "text"),
+    ("sr_id", "text"),
+]
+FEED_RENAMES = {"type_nu": "system_code", "status": "vehicle_status", "trim": "trim_level"}
+"""Feed (good.parquet) column -> feed_vehicles column, where the names differ."""
+QUARANTINE_SPEC = [
+    ("run_id", "text"), ("dealer_group", "text"), ("dealer_id", "text"), ("dataset", "text"),
+    ("row_number", "int"), ("rules", "text"), ("row_json", "text"),
+]
+DEALER_SPEC = [
+    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"), ("dataset", "text"),
+    ("status", "text"), ("rows", "int"), ("good", "int"), ("quarantined", "int"), ("error", "text"),
+]
+PARTS_SPEC = [
+    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"),
+    ("row_number", "int"), ("part_number", "text"), ("row_json", "text"),
+]
+RO_SPEC = [(c if c != "part_number" else "ro_number", k) for c, k in PARTS_SPEC]
+
+REQUIRED = {
+    "service_requests": tuple(c for c, _ in SR_SPEC if c != "dealer_group"),
+    "events": ("dealer_id", "vin", "kind"),
+    "feed_vehicles": ("dealer_id", "vin", "outcome", "reason", "sr_id"),
+}
+
+_STAGE_SR_DDL = """CREATE TEMPORARY TABLE stage_sr (
+    sr_id VARCHAR(200) NOT NULL PRIMARY KEY, dealer_group VARCHAR(64) NOT NULL, dealer_id VARCHAR(64) NOT NULL,
+    vin VARCHAR(17) NOT NULL, stock_number VARCHAR(64), client VARCHAR(200), vehicle_type VARCHAR(100),
+    sr_type VARCHAR(100), status VARCHAR(16) NOT NULL, created_at TIMESTAMP NOT NULL, closed_at TIMESTAMP,
+    close_reason VARCHAR(64), anchor_at TIMESTAMP NOT NULL, absent_since TIMESTAMP, last_seen_at TIMESTAMP,
+    is_new INTEGER NOT NULL, changed INTEGER NOT NULL DEFAULT 0)"""
+
+_MARK_CHANGED = """UPDATE stage_sr SET changed = 1
+WHERE is_new = 0 AND EXISTS (
+    SELECT 1 FROM service_requests sr
+    WHERE sr.sr_id = stage_sr.sr_id
+      AND (COALESCE(sr.stock_number, '') <> COALESCE(stage_sr.stock_number, '')
+           OR COALESCE(sr.client, '') <> COALESCE(stage_sr.client, '')))"""
+
+_CASCADE = """UPDATE {child} SET stock_number = s.stock_number, client = s.client
+FROM stage_sr AS s
+WHERE {child}.sr_id = s.sr_id AND s.changed = 1
+  AND (COALESCE({child}.stock_number, '') <> COALESCE(s.stock_number, '')
+       OR COALESCE({child}.client, '') <> COALESCE(s.client, ''))"""
+
+_UPDATE_SRS = """UPDATE service_requests SET
+    dealer_id = s.dealer_id, stock_number = s.stock_number, client = s.client, vehicle_type = s.vehicle_type,
+    sr_type = s.sr_type, status = s.status, closed_at = s.closed_at, close_reason = s.close_reason,
+    anchor_at = s.anchor_at, absent_since = s.absent_since, last_seen_at = s.last_seen_at, last_run_id = :run_id
+FROM stage_sr AS s
+WHERE service_requests.sr_id = s.sr_id AND service_requests.dealer_group = s.dealer_group AND s.is_new = 0"""
+
+_INSERT_SRS = """INSERT INTO service_requests (
+    sr_id, dealer_group, dealer_id, vin, stock_number, client, vehicle_type, sr_type, status, created_at,
+    closed_at, close_reason, anchor_at, absent_since, last_seen_at, created_run_id, last_run_id)
+SELECT sr_id, dealer_group, dealer_id, vin, stock_number, client, vehicle_type, sr_type, status, created_at,
+       closed_at, close_reason, anchor_at, absent_since, last_seen_at, :run_id, :run_id
+FROM stage_sr WHERE is_new = 1"""
+
+
+@dataclass
+class RunToLoad:
+    """Everything one run writes. Frames use the engine-output column names (ARCHITECTURE.md)."""
+
+    group: str
+    logical_time: datetime
+    service_requests: pd.DataFrame
+    """New or changed SRs, full new state + `is_new`."""
+    events: pd.DataFrame
+    feed_vehicles: pd.DataFrame
+    """Good feed rows of the extracted dealers + `outcome`, `reason`, `sr_id`."""
+    quarantine: pd.DataFrame | None = None
+    dealer_statuses: pd.DataFrame | None = None
+    """One row per dealer and dataset: dealer_id, dataset, status, rows, good, quarantined, error."""
+    parts: pd.DataFrame | None = None
+    repair_orders: pd.DataFrame | None = None
+    counts: dict[str, Any] = field(default_factory=dict)
+    status: str = "success"
+    """'success' | 'partial' (some dealer failed)."""
+    airflow_run_id: str | None = None
+    started_at: datetime | None = None
+    """When the run (the DAG run) started; etl_runs.run_seconds counts from it."""
+
+    @property
+    def T(self) -> datetime:  # noqa: N802 - the spec's name
+        return as_utc(self.logical_time)
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.group}:{run_key(self.logical_time)}"
+
+
+@dataclass
+class LoadResult:
+    run_id: str
+    status: str
+    """'applied' | 'already_applied'."""
+    rows: dict[str, int]
+    """Rows written per table (empty when already applied)."""
+    seconds: float
+
+    def __str__(self) -> str:
+        if self.status == "already_applied":
+            return f"run {self.run_id} already applied; nothing changed"
+        written = ", ".join(f"{k}={v}" for k, v in self.rows.items() if v)
+        return f"run {self.run_id} applied in {self.seconds:.2f}s ({written or 'no rows'})"
+
+
+@dataclass(frozen=True)
+class AppliedRun:
+    run_id: str
+    logical_time: datetime
+    """Aware UTC."""
+    status: str
+
+
+def group_lock_key(group: str) -> int:
+    """PostgreSQL advisory-lock key of a group's loads (distinct from the migrations key)."""
+    return (0xDEA1 << 32) | zlib.crc32(group.encode())
+
+
+def _parse_ts(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def last_applied(conn: Connection, group: str) -> AppliedRun | None:
+    try:
+        row = conn.execute(
+            text("SELECT run_id, logical_time, status FROM etl_runs WHERE dealer_group = :g "
+                 "ORDER BY logical_time DESC LIMIT 1"),
+            {"g": group},
+        ).first()
+    except DBAPIError as exc:
+        raise_if_not_migrated(exc, conn)
+        raise
+    return AppliedRun(row[0], _parse_ts(row[1]), row[2]) if row else None
+
+
+def raise_if_not_migrated(exc: DBAPIError, conn: Connection) -> None:
+    msg = str(exc.orig).lower()
+    if "no such table" in msg or "does not exist" in msg and "relation" in msg:
+        raise NotMigratedError(
+            f"warehouse {safe_url(conn.engine.url)} has no dealer-feed tables ({exc.orig}); "
+            "run `dealer-feed migrate --url URL` (the DAG's migrate task does it)"
+        ) from None
+
+
+def _check_order(conn: Connection, run: RunToLoad) -> bool:
+    """True when the run is already applied; raise RunOrderError when it is out of order."""
+    last = last_applied(conn, run.group)
+    if last is None:
+        return False
+    if conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run.run_id}).first():
+        return True
+    if last.logical_time > run.T:
+        raise RunOrderError(
+            f"group {run.group}: run {run.run_id} (logical time {run.T.isoformat()}) is older than the last applied "
+            f"run {last.run_id} ({last.logical_time.isoformat()}); runs of a group apply in logical-time order, so "
+            "it was not loaded. To backfill, pick logical times after "
+            f"{last.logical_time.isoformat()} (e.g. `airflow dags backfill --from-date` after that time); to redo "
+            "history before it, restore the warehouse to a point before "
+            f"{run.T.isoformat()} (or start from an empty one) and backfill in order."
+        )
+    return False
+
+
+def _check_frames(run: RunToLoad) -> None:
+    if run.status not in ("success", "partial"):
+        raise LoadDataError(f"run {run.run_id}: status must be 'success' or 'partial', not {run.status!r}")
+    for name, cols in REQUIRED.items():
+        frame = getattr(run, name)
+        missing = [c for c in cols if c not in frame.columns]
+        if missing and len(frame):
+            raise LoadDataError(f"run {run.run_id}: frame {name} lacks column(s) {', '.join(missing)}")
+
+
+def _with_run_columns(frame: pd.DataFrame | None, run: RunToLoad, **extra: Any) -> pd.DataFrame:
+    frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
+    n = len(frame)
+    add = {"run_id": run.run_id, "dealer_group": run.group} | extra
+    for k, v in add.items():
+        frame = frame.assign(**{k: pd.Series([v] * n, dtype=object) if n else pd.Series([], dtype=object)})
+    return frame
+
+
+def _raw_rows(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
+    """An optional raw dataset frame -> dealer_id, row_number (per dealer), key, row_json."""
+    if frame is None or frame.empty:
+        return None
+    frame = frame.reset_index(drop=True)
+    lines = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="s").splitlines()
+    out = pd.DataFrame({
+        "dealer_id": frame["dealer_id"].astype("str"),
+        "row_number": frame.groupby("dealer_id", sort=False).cumcount(),
+        key: frame[key] if key in frame.columns else None,
+        "row_json": lines,
+    })
+    return out
+
+
+def _counts(run: RunToLoad) -> dict[str, int]:
+    ev = run.events["kind"].value_counts() if len(run.events) else pd.Series(dtype=int)
+    out = run.feed_vehicles["outcome"].value_counts() if len(run.feed_vehicles) else pd.Series(dtype=int)
+    st = run.dealer_statuses
+    vehicles = st[st["dataset"] == "vehicles"] if st is not None and len(st) else pd.DataFrame(columns=["status"])
+    sr_new = run.service_requests["is_new"].astype(bool).sum() if len(run.service_requests) else 0
+    return {
+        "dealers_ok": int((vehicles["status"] == "ok").sum()),
+        "dealers_failed": int((vehicles["status"] == "failed").sum()),
+        "vehicles_seen": len(run.feed_vehicles),
+        "sr_created": int(sr_new),
+        "sr_updated": int(ev.get("updated", 0)),
+        "sr_anchor_reset": int(ev.get("anchor_reset", 0)),
+        "sr_auto_closed": int(ev.get("auto_closed", 0)),
+        "vehicles_unchanged": int(out.get("unchanged", 0)),
+        "vehicles_ignored": int(out.get("ignored", 0)),
+        "quarantined": 0 if run.quarantine is None else len(run.quarantine),
+    }
+
+
+def apply_run(
+    engine: Engine,
+    run: RunToLoad,
+    *,
+    on_step: Callable[[str, Connection], None] | None = None,
+) -> LoadResult:
+    """Apply `run` in one transaction; idempotent; refuses runs older than the group's last.
+
+    `on_step(name, conn)` is called inside the transaction after each phase ("staged",
+    "merged", "appended", "before_commit"); tests use it to inject a crash.
+    """
+    started = time.perf_counter()
+    load_started_at = datetime.now(timezone.utc)
+    _check_frames(run)
+    dialect = engine.dialect.name
+    T = run.T
+    # Cheap early exit for reruns (checked again under the lock below).
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run.run_id}).first():
+                log.info("run %s is already applied; nothing to do", run.run_id)
+                return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
+    except DBAPIError as exc:
+        with engine.connect() as probe:
+            raise_if_not_migrated(exc, probe)
+        raise
+
+    # Convert frames before taking any lock: the lock is held only for database work.
+    srs = run.service_requests.assign(dealer_group=run.group)
+    prepared = {
+        "stage_sr": prepare(srs, SR_SPEC, dialect),
+        "service_request_events": prepare(
+            _with_run_columns(run.events, run, event_at=T).assign(event_no=range(len(run.events))), EVENT_SPEC, dialect
+        ),
+        "feed_vehicles": prepare(
+            _with_run_columns(run.feed_vehicles.rename(columns=FEED_RENAMES), run, logical_time=T), FEED_SPEC, dialect
+        ),
+        "quarantine": prepare(
+            _with_run_columns(
+                None if run.quarantine is None else run.quarantine.drop(columns=["run_id", "dealer_group"], errors="ignore"),
+                run,
+            ),
+            QUARANTINE_SPEC, dialect,
+        ),
+        "etl_run_dealers": prepare(
+            _with_run_columns(
+                None if run.dealer_statuses is None
+                else run.dealer_statuses.drop(columns=["run_id", "dealer_group"], errors="ignore"),
+                run, logical_time=T,
+            ),
+            DEALER_SPEC, dialect,
+        ),
+    }
+    for table, frame, key, spec in (
+        ("parts_inventory", run.parts, "part_number", PARTS_SPEC),
+        ("repair_orders", run.repair_orders, "ro_number", RO_SPEC),
+    ):
+        raw = _raw_rows(frame, key)
+        prepared[table] = prepare(_with_run_columns(raw, run, logical_time=T), spec, dialect)
+    counts = _counts(run)
+
+    timings = {"prepare": time.perf_counter() - started}
+    mark = [time.perf_counter()]
+
+    def step(name: str, conn: Connection) -> None:
+        now = time.perf_counter()
+        timings[name] = now - mark[0]
+        mark[0] = now
+        if on_step is not None:
+            on_step(name, conn)
+
+    rows: dict[str, int] = {}
+    try:
+        with write_transaction(engine) as conn:
+            if dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": group_lock_key(run.group)})
+            if _check_order(conn, run):
+                log.info("run %s is already applied; nothing to do", run.run_id)
+                return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
+
+            conn.execute(
+                text("""INSERT INTO etl_runs (run_id, dealer_group, logical_time, airflow_run_id, status, started_at,
+                        load_started_at, loaded_at, load_seconds, dealers_ok, dealers_failed, vehicles_seen, sr_created,
+                        sr_updated, sr_anchor_reset, sr_auto_closed, vehicles_unchanged, vehicles_ignored, quarantined,
+                        counts_json)
+                        VALUES (:run_id, :g, :t, :airflow_run_id, :status, :started_at, :load_started_at,
+                        :load_started_at, 0, :dealers_ok, :dealers_failed, :vehicles_seen, :sr_created, :sr_updated,
+                        :sr_anchor_reset, :sr_auto_closed, :vehicles_unchanged, :vehicles_ignored, :quarantined,
+                        :counts_json)"""),
+                {
+                    "run_id": run.run_id, "g": run.group, "t": ts_param(conn, T),
+                    "airflow_run_id": run.airflow_run_id, "status": run.status,
+                    "started_at": ts_param(conn, run.started_at),
+                    "load_started_at": ts_param(conn, load_started_at),
+                    "counts_json": json.dumps(run.counts, sort_keys=True, default=str),
+                    **counts,
+                },
+            )
+
+            # -- service requests: stage, cascade, update, insert
+            if dialect == "sqlite":
+                conn.exec_driver_sql("DROP TABLE IF EXISTS temp.stage_sr")
+                conn.exec_driver_sql(_STAGE_SR_DDL)
+            else:
+                conn.exec_driver_sql(_STAGE_SR_DDL + " ON COMMIT DROP")
+            staged = bulk_insert(conn, "stage_sr", prepared["stage_sr"])
+            if dialect == "postgresql":
+                conn.exec_driver_sql("ANALYZE stage_sr")
+            step("staged", conn)
+            n_new = int(prepared["stage_sr"]["is_new"].sum()) if staged else 0
+            if staged:
+                conn.exec_driver_sql(_MARK_CHANGED)
+                for child in ("inspections", "work_orders"):
+                    rows[f"{child}_updated"] = conn.exec_driver_sql(_CASCADE.format(child=child)).rowcount
+                updated = conn.execute(text(_UPDATE_SRS), {"run_id": run.run_id}).rowcount
+                if updated != staged - n_new:
+                    missing = conn.exec_driver_sql(
+                        "SELECT s.sr_id FROM stage_sr s WHERE s.is_new = 0 AND NOT EXISTS "
+                        "(SELECT 1 FROM service_requests sr WHERE sr.sr_id = s.sr_id AND sr.dealer_group = s.dealer_group) "
+                        "LIMIT 5"
+                    ).scalars().all()
+                    raise LoadDataError(
+                        f"run {run.run_id}: {staged - n_new - updated} service request(s) to update are not in the "
+                        f"warehouse for group {run.group} (e.g. {', '.join(missing)}); was the transform computed "
+                        "against another warehouse?"
+                    )
+                conn.execute(text(_INSERT_SRS), {"run_id": run.run_id})
+                rows["service_requests_created"] = n_new
+                rows["service_requests_updated"] = updated
+            if dialect == "sqlite":
+                conn.exec_driver_sql("DROP TABLE temp.stage_sr")
+            step("merged", conn)
+
+            # -- append-only frames
+            for table in ("service_request_events", "feed_vehicles", "quarantine", "etl_run_dealers",
+                          "parts_inventory", "repair_orders"):
+                rows[table] = bulk_insert(conn, table, prepared[table])
+            step("appended", conn)
+
+            loaded_at = datetime.now(timezone.utc)
+            conn.execute(
+                text("UPDATE etl_runs SET loaded_at = :at, load_seconds = :ls, run_seconds = :rs WHERE run_id = :r"),
+                {
+                    "at": ts_param(conn, loaded_at),
+                    "ls": time.perf_counter() - started,
+                    "rs": (loaded_at - run.started_at).total_seconds() if run.started_at else None,
+                    "r": run.run_id,
+                },
+            )
+            step("before_commit", conn)
+    except IntegrityError as exc:
+        raise LoadDataError(
+            f"run {run.run_id} violates a warehouse constraint and was not loaded: {_first_line(exc.orig)}"
+        ) from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        with engine.connect() as probe:
+            raise_if_not_migrated(exc, probe)
+        raise
+    timings["commit"] = time.perf_counter() - mark[0]
+    result = LoadResult(run.run_id, "applied", rows, time.perf_counter() - started)
+    log.info("%s; phases: %s", result, ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    return result
+
+
+def _first_line(orig: BaseException | None) -> str:
+    return str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else repr(orig)
+
+
+__all__ = ["AppliedRun", "LoadResult", "RunToLoad", "WarehouseError", "apply_run", "utc_naive"]

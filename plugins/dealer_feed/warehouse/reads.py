@@ -1,0 +1,141 @@
+"""What the pipeline reads from the warehouse: one query each, straight into pandas."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.exc import DBAPIError
+
+from dealer_feed.landing import as_utc, run_key
+from dealer_feed.warehouse._frames import ts_param
+from dealer_feed.warehouse.load import AppliedRun, last_applied, raise_if_not_migrated
+
+SR_COLUMNS = (
+    "sr_id", "dealer_id", "vin", "stock_number", "client", "vehicle_type", "sr_type", "status",
+    "created_at", "closed_at", "close_reason", "anchor_at", "absent_since", "last_seen_at",
+)
+SR_TIMESTAMPS = ("created_at", "closed_at", "anchor_at", "absent_since", "last_seen_at")
+SR_STRINGS = tuple(c for c in SR_COLUMNS if c not in SR_TIMESTAMPS)
+
+_RELEVANT_SRS = f"""
+SELECT {", ".join(SR_COLUMNS)} FROM service_requests
+WHERE dealer_group = :g AND status = 'active'
+UNION ALL
+SELECT {", ".join(SR_COLUMNS)} FROM service_requests
+WHERE dealer_group = :g AND status <> 'active' AND created_at >= :since AND created_at <= :t
+"""
+
+
+def _utc_column(s: pd.Series) -> pd.Series:
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = s.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        out = s.dt.tz_localize("UTC")
+    else:
+        out = pd.to_datetime(s, utc=True, format="ISO8601")
+    return out.astype("datetime64[us, UTC]")
+
+
+def read_frame(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
+    """One query's result as a DataFrame (a missing table becomes NotMigratedError)."""
+    try:
+        result = conn.execute(text(sql), params or {})
+    except DBAPIError as exc:
+        raise_if_not_migrated(exc, conn)
+        raise
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def read_relevant_srs(engine: Engine, group: str, logical_time: datetime, max_ignore_days: int) -> pd.DataFrame:
+    """The engine's `srs` input: every active SR of the group, plus SRs of any status
+    created within `max_ignore_days` before T (for Ignore if SR with VIN exists).
+
+    Columns SR_COLUMNS; strings as pandas `str`; timestamps datetime64[us, UTC]; sorted by sr_id.
+    """
+    T = as_utc(logical_time)
+    since = T - timedelta(days=max_ignore_days)
+    with engine.connect() as conn:
+        params = {"g": group, "since": ts_param(conn, since), "t": ts_param(conn, T)}
+        frame = read_frame(conn, _RELEVANT_SRS, params)
+    for c in SR_TIMESTAMPS:
+        frame[c] = _utc_column(frame[c])
+    for c in SR_STRINGS:
+        frame[c] = frame[c].astype("str")
+    return frame.sort_values("sr_id", ignore_index=True)[list(SR_COLUMNS)]
+
+
+def previous_good_rows(
+    engine: Engine, group: str, dealer_ids: Iterable[str], before: datetime
+) -> dict[str, int | None]:
+    """{dealer_id: good vehicle rows in its last run before `before` where its extract was ok, or None}.
+
+    Feeds the empty-feed guard ("empty when the dealer had vehicles last run").
+    """
+    ids = list(dict.fromkeys(dealer_ids))
+    result: dict[str, int | None] = dict.fromkeys(ids)
+    if not ids:
+        return result
+    query = text("""
+        SELECT d.dealer_id, d.good FROM etl_run_dealers d
+        WHERE d.dealer_group = :g AND d.dataset = 'vehicles' AND d.status = 'ok' AND d.dealer_id IN :ids
+          AND d.logical_time = (
+              SELECT MAX(d2.logical_time) FROM etl_run_dealers d2
+              WHERE d2.dealer_group = d.dealer_group AND d2.dealer_id = d.dealer_id
+                AND d2.dataset = 'vehicles' AND d2.status = 'ok' AND d2.logical_time < :before)
+    """).bindparams(bindparam("ids", expanding=True))
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query, {"g": group, "ids": ids, "before": ts_param(conn, as_utc(before))}).all()
+    except DBAPIError as exc:
+        with engine.connect() as probe:
+            raise_if_not_migrated(exc, probe)
+        raise
+    for dealer_id, good in rows:
+        result[dealer_id] = int(good)
+    return result
+
+
+def last_applied_run(engine: Engine, group: str) -> AppliedRun | None:
+    """The group's most recent applied run (run_id, aware-UTC logical_time, status), or None."""
+    with engine.connect() as conn:
+        return last_applied(conn, group)
+
+
+def run_is_applied(engine: Engine, group: str, logical_time: datetime) -> bool:
+    run_id = f"{group}:{run_key(logical_time)}"
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run_id}).first() is not None
+    except DBAPIError as exc:
+        with engine.connect() as probe:
+            raise_if_not_migrated(exc, probe)
+        raise
+
+
+def run_history(engine: Engine, group: str, limit: int = 20) -> pd.DataFrame:
+    """The group's last `limit` runs from v_run_history, newest first."""
+    with engine.connect() as conn:
+        return read_frame(
+            conn, "SELECT * FROM v_run_history WHERE dealer_group = :g ORDER BY logical_time DESC LIMIT :n",
+            {"g": group, "n": limit},
+        )
+
+
+def format_run_summary(engine: Engine, group: str, limit: int = 20) -> str:
+    """Plain-text summary for people: recent runs and service requests per dealer and status."""
+    runs = run_history(engine, group, limit)
+    with engine.connect() as conn:
+        srs = read_frame(
+            conn,
+            "SELECT dealer_id, status, COUNT(*) AS service_requests FROM service_requests "
+            "WHERE dealer_group = :g GROUP BY dealer_id, status ORDER BY dealer_id, status",
+            {"g": group},
+        )
+    cols = ["run_id", "status", "dealers_ok", "dealers_failed", "vehicles_seen", "sr_created", "sr_updated",
+            "sr_anchor_reset", "sr_auto_closed", "vehicles_ignored", "quarantined", "load_seconds"]
+    runs_text = runs[cols].sort_values("run_id").to_string(index=False) if len(runs) else "(no runs applied)"
+    srs_text = srs.to_string(index=False) if len(srs) else "(no service requests)"
+    return f"Runs of group {group}:\n{runs_text}\n\nService requests of group {group}:\n{srs_text}"
