@@ -1,0 +1,167 @@
+"""The rules engine's frame contract: column lists, dtypes, empty frames, input coercion.
+
+One place for the shapes that `compute_changes` reads and returns, because the warehouse
+loader and the pipeline consume them (docs/ARCHITECTURE.md, docs/RULES.md).
+
+Dtypes, used everywhere in `dealer_feed.rules`:
+
+* strings — pandas ``"str"`` (pandas 3's default string dtype, Arrow-backed, missing = NaN);
+* timestamps — ``datetime64[us, UTC]`` (missing = NaT);
+* ``is_new`` — numpy ``bool``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from datetime import datetime
+
+import pandas as pd
+
+from dealer_feed.landing import as_utc
+
+STR = "str"
+"""String dtype of every text column (pandas 3 default: Arrow-backed, NaN for missing)."""
+TS = "datetime64[us, UTC]"
+"""Timestamp dtype of every time column."""
+
+ACTIVE = "active"
+CLOSED = "closed"
+
+# ----------------------------------------------------------------- column lists
+FEED_COLUMNS = ("dealer_id", "vin", "stock_number", "system_code")
+SR_COLUMNS = (
+    "sr_id", "dealer_id", "vin", "stock_number", "client", "vehicle_type", "sr_type", "status",
+    "created_at", "closed_at", "close_reason", "anchor_at", "absent_since", "last_seen_at",
+)
+SR_TIMESTAMPS = ("created_at", "closed_at", "anchor_at", "absent_since", "last_seen_at")
+SR_OUT_COLUMNS = (*SR_COLUMNS, "is_new")
+EVENT_COLUMNS = (
+    "sr_id", "dealer_id", "vin", "kind", "reason",
+    "old_stock_number", "new_stock_number", "old_client", "new_client", "old_anchor_at",
+)
+OUTCOME_COLUMNS = ("dealer_id", "vin", "outcome", "reason", "sr_id")
+
+FEED_DTYPES: Mapping[str, str] = dict.fromkeys(FEED_COLUMNS, STR)
+SR_DTYPES: Mapping[str, str] = {c: (TS if c in SR_TIMESTAMPS else STR) for c in SR_COLUMNS}
+SR_OUT_DTYPES: Mapping[str, str] = {**SR_DTYPES, "is_new": "bool"}
+EVENT_DTYPES: Mapping[str, str] = {c: (TS if c == "old_anchor_at" else STR) for c in EVENT_COLUMNS}
+OUTCOME_DTYPES: Mapping[str, str] = dict.fromkeys(OUTCOME_COLUMNS, STR)
+
+# ----------------------------------------------------------------- vocabularies
+OUTCOMES = ("created", "updated", "unchanged", "ignored")
+EVENT_KINDS = ("created", "updated", "anchor_reset", "went_absent", "auto_closed", "ignored")
+"""Event kinds, in the order events of one SR / vehicle are listed."""
+IGNORE_REASONS = ("excluded_by_include_only", "unmapped_dealer", "sr_with_vin_exists", "duplicate_vin_in_group")
+CLOSE_REASONS = ("auto_close_immediately", "auto_close_after_n_days")
+
+
+def _empty(dtypes: Mapping[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in dtypes.items()})
+
+
+def empty_feed() -> pd.DataFrame:
+    return _empty(FEED_DTYPES)
+
+
+def empty_srs() -> pd.DataFrame:
+    """The engine's `srs` input with no rows."""
+    return _empty(SR_DTYPES)
+
+
+def empty_sr_changes() -> pd.DataFrame:
+    """`Changes.service_requests` with no rows."""
+    return _empty(SR_OUT_DTYPES)
+
+
+def empty_events() -> pd.DataFrame:
+    return _empty(EVENT_DTYPES)
+
+
+def empty_outcomes() -> pd.DataFrame:
+    return _empty(OUTCOME_DTYPES)
+
+
+# ----------------------------------------------------------------- coercion
+def utc_timestamp(moment: datetime | pd.Timestamp) -> pd.Timestamp:
+    """A logical time as a pandas Timestamp in UTC, microsecond unit (naive = UTC)."""
+    return pd.Timestamp(as_utc(pd.Timestamp(moment).to_pydatetime())).as_unit("us")
+
+
+def utc_column(s: pd.Series) -> pd.Series:
+    """Any timestamp-ish column as datetime64[us, UTC]; naive values are taken as UTC."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        out = s if str(s.dtype.tz) == "UTC" else s.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        out = s.dt.tz_localize("UTC")
+    else:
+        out = pd.to_datetime(s, utc=True, format="mixed") if len(s) else pd.Series([], dtype=TS, index=s.index)
+    return out if out.dtype == TS else out.astype(TS)
+
+
+def str_column(s: pd.Series) -> pd.Series:
+    return s if s.dtype == STR else s.astype(STR)
+
+
+def coerce(frame: pd.DataFrame, dtypes: Mapping[str, str], what: str) -> pd.DataFrame:
+    """`frame` with exactly the contract's columns and dtypes (extra columns are dropped).
+
+    Raises ValueError naming the missing columns. Columns already of the right dtype are
+    not copied.
+    """
+    missing = [c for c in dtypes if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{what}: missing column(s) {', '.join(missing)} (expected {', '.join(dtypes)})")
+    cols = {}
+    for c, d in dtypes.items():
+        s = frame[c].reset_index(drop=True)
+        if d == TS:
+            cols[c] = utc_column(s)
+        elif d == STR:
+            cols[c] = str_column(s)
+        else:
+            cols[c] = s.astype(d)
+    return pd.DataFrame(cols, copy=False)
+
+
+# ----------------------------------------------------------------- fast lookups
+def arrow_of(s: pd.Series):
+    """The column as one pyarrow array (no copy for Arrow-backed strings)."""
+    import pyarrow as pa
+
+    arr = s.array
+    pa_arr = getattr(arr, "_pa_array", None)
+    if pa_arr is not None:
+        return pa_arr.combine_chunks() if isinstance(pa_arr, pa.ChunkedArray) else pa_arr
+    return pa.array(s.to_numpy(dtype=object, na_value=None), type=pa.string())
+
+
+def positions_in(values: pd.Series, value_set: pd.Series) -> np.ndarray:
+    """For each value, its position in `value_set` (first occurrence), or -1: a hash join on one key.
+
+    Uses pyarrow's `index_in` (a hash table over `value_set`, probed by `values`), several
+    times faster than pandas' isin/get_indexer on strings. Missing values never match.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(values) == 0:
+        return np.empty(0, dtype=np.int64)
+    if len(value_set) == 0:
+        return np.full(len(values), -1, dtype=np.int64)
+    v, vs = arrow_of(values), arrow_of(value_set)
+    if v.type != vs.type:
+        v, vs = v.cast(pa.large_string()), vs.cast(pa.large_string())
+    out = pc.index_in(v, value_set=vs, skip_nulls=True)
+    return out.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def take(s: pd.Series, positions: np.ndarray) -> pd.Series:
+    """`s` at `positions` (-1 gives a missing value), same dtype, fresh RangeIndex."""
+    return pd.Series(s.array.take(positions, allow_fill=True), name=s.name)
+
+
+def string_series(values: np.ndarray) -> pd.Series:
+    """An object/unicode numpy array (None = missing) as a "str" Series."""
+    return pd.Series(values, dtype=STR)
