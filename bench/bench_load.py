@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import sqlite3
 import sys
 import tempfile
@@ -36,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tests")]
 
 from dealer_feed.landing import run_key  # noqa: E402
+from machine import describe  # noqa: E402
 from dealer_feed.warehouse import make_engine  # noqa: E402
 from dealer_feed.warehouse._frames import bulk_insert, prepare  # noqa: E402
 from dealer_feed.warehouse.load import EVENT_SPEC, FEED_RENAMES, FEED_SPEC, SR_SPEC, RunToLoad, apply_run  # noqa: E402
@@ -53,25 +53,6 @@ N_UPDATES = 5_000     # of those, stock number changed
 N_CREATES = 20_000
 N_DEALERS = 300
 NEW_BASE = 2_000_000
-
-
-def machine_info() -> str:
-    cpu = platform.processor() or "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        kb = int(next(l for l in Path("/proc/meminfo").read_text().splitlines() if l.startswith("MemTotal")).split()[1])
-        mem = f"{kb / 1024 / 1024:.1f} GiB"
-    except (OSError, StopIteration):
-        pass
-    return (f"machine: {platform.platform()}; CPU {cpu} x {os.cpu_count()}; RAM {mem}; Python {platform.python_version()}; "
-            f"pandas {pd.__version__}; SQLite {sqlite3.sqlite_version}")
 
 
 def vins(idx: np.ndarray) -> pd.Series:
@@ -275,7 +256,7 @@ def main() -> int:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--pg-only", action="store_true")
     args = parser.parse_args()
-    print(machine_info())
+    print(describe(pandas=pd.__version__, sqlite=sqlite3.sqlite_version))
     if not args.pg_only:
         with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
             bench("SQLite (file, WAL)", f"sqlite:///{tmp}/warehouse.db")

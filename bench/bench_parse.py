@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,6 +32,7 @@ import requests  # noqa: E402
 from lxml import etree  # noqa: E402
 
 from dealer_feed.opentrack import envelope  # noqa: E402
+from machine import describe  # noqa: E402
 from dealer_feed.opentrack.client import VEHICLE_COLUMNS, OpenTrackClient  # noqa: E402
 from dealer_feed.opentrack.parse import parse_response  # noqa: E402
 
@@ -61,16 +61,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def best_of(fn) -> float:
     times = []
     for _ in range(REPEATS):
@@ -94,8 +84,7 @@ def bare_iterparse(data: bytes) -> int:
 
 def main() -> int:
     start_rss = rss_mb()
-    print(f"machine: nproc={os.cpu_count()}, cpu={cpu_model()!r}, python={platform.python_version()}, "
-          f"lxml={lxml.__version__}, libxml2={'.'.join(map(str, etree.LIBXML_VERSION))}")
+    print(describe(lxml=lxml.__version__, libxml2=".".join(map(str, etree.LIBXML_VERSION))))
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "bench_world.yaml"
         world.write_text(WORLD)

@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -26,25 +24,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "bench"), str(ROOT / "tests" / "unit" / "rules")]
 
+import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 from generate import make_scenario  # noqa: E402
+from machine import describe  # noqa: E402
 from reference import canonical, reference_changes  # noqa: E402
 
 from dealer_feed.rules.engine import compute_changes  # noqa: E402
 
 GiB = 1024**3
-
-
-def machine() -> str:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} {platform.machine()}"
 
 
 def kwargs(sc):
@@ -60,7 +48,7 @@ def main() -> None:
     ap.add_argument("--active", type=int, default=200_000)
     ap.add_argument("--dealers", type=int, default=300)
     args = ap.parse_args()
-    print(f"machine: {machine()}")
+    print(describe(pandas=pd.__version__, pyarrow=pa.__version__))
 
     t = time.perf_counter()
     sc = make_scenario(args.vehicles, args.dealers, args.srs, args.active)

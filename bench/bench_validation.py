@@ -14,8 +14,6 @@ reported separately: it is paid once per task, not per batch.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -33,13 +31,13 @@ logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNIN
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
+from machine import describe  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
 from dealer_feed.config import GroupConfig  # noqa: E402
 from dealer_feed.landing import write_parquet  # noqa: E402
 from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS  # noqa: E402
 from dealer_feed.validation import core  # noqa: E402
-from dealer_feed.validation.suites import BATCH_COLUMN, VIN_REGEX  # noqa: E402
 
 T = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)
 VIN_CHARS = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"))
@@ -222,13 +220,10 @@ def main() -> None:
     ap.add_argument("--dealers", type=int, default=1, help="split the rows over this many dealers (one call)")
     args = ap.parse_args()
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())
     t = time.perf_counter()
     gx = core.gx_runtime()[0]
     gx_import = time.perf_counter() - t
-    print(f"machine: nproc={os.cpu_count()} cpu={cpu!r} python={platform.python_version()} "
-          f"pandas={pd.__version__} pyarrow={pa.__version__} great_expectations={gx.__version__}")
+    print(describe(pandas=pd.__version__, pyarrow=pa.__version__, great_expectations=gx.__version__))
 
     group = make_group(max(args.dealers, 2))
     dealer_ids = list(group.dealer_ids[: args.dealers])

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dealer_feed.config import METHOD_OF_DATASET, GroupConfig
+from dealer_feed.config import GroupConfig
 from dealer_feed.landing import (
     as_utc,
     dealer_run_dir,
@@ -329,7 +329,3 @@ def load(ctx: RunContext, engine: Engine, airflow_run_id: str | None = None) -> 
     log.info("load %s: %s", ctx.run_id, result)
     return {"run_id": ctx.run_id, "status": result.status, "rows": result.rows}
 
-
-def required_methods(group: GroupConfig) -> dict[str, set[str]]:
-    """OpenTrack methods each dealer needs, from its datasets (for the onboarding check)."""
-    return {d.dealer_id: {METHOD_OF_DATASET[ds] for ds in d.datasets} for d in group.dealers}
