@@ -182,8 +182,9 @@ def extract_and_validate(
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
         lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
+        others = "; the others were extracted" if len({s["dealer_id"] for s in failed}) < len(dealer_ids) else ""
         raise DealerStepError(
-            f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed; the others were extracted. "
+            f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed{others}. "
             f"Their service requests are left untouched this run.\n{lines}",
             transient=any(s.get("transient") for s in failed),
         )
