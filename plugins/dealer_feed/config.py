@@ -8,6 +8,7 @@ the allowed values, not a KeyError deep inside a task. This module imports nothi
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +18,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+GROUPS_DIR_ENV = "DEALER_FEED_GROUPS_DIR"
 GROUPS_DIR = PROJECT_ROOT / "include" / "dealer_groups"
+"""The shipped group files; the environment variable DEALER_FEED_GROUPS_DIR overrides it (groups_dir())."""
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
 DATASETS = ("vehicles", "parts", "repair_orders")
@@ -225,12 +228,18 @@ def load_group(path: str | Path) -> GroupConfig:
         raise ConfigError(_format_validation_error(path, exc)) from None
 
 
-def group_files(directory: Path = GROUPS_DIR) -> list[Path]:
-    return sorted(directory.glob("*.yaml"))
+def groups_dir() -> Path:
+    """The groups directory, read from DEALER_FEED_GROUPS_DIR at call time (default GROUPS_DIR)."""
+    return Path(os.environ.get(GROUPS_DIR_ENV) or GROUPS_DIR)
 
 
-def find_group(name: str, directory: Path = GROUPS_DIR) -> GroupConfig:
+def group_files(directory: Path | None = None) -> list[Path]:
+    return sorted((directory or groups_dir()).glob("*.yaml"))
+
+
+def find_group(name: str, directory: Path | None = None) -> GroupConfig:
     """Load group `name` from the groups directory, with a clear error listing known groups."""
+    directory = directory or groups_dir()
     path = directory / f"{name}.yaml"
     if not path.exists():
         known = ", ".join(p.stem for p in group_files(directory)) or "none"

@@ -1,0 +1,227 @@
+"""Failure alerts: one message per failed task, logged and (when configured) POSTed to a webhook.
+
+Every task of a dealer-group DAG has `on_failure_callback=alerts.on_task_failure` (set in
+dag_factory). The message names what on-call needs to act without opening the UI:
+
+    [dealer-feed] FAILED group=demo run=scheduled__2026-11-24T06:00:00+00:00 task=extract_validate[ZE_ZE7]
+    try=1/4 dealer=ZE_ZE7: AccessNotGrantedError: dealer ZE_ZE7 has not granted method Vehicle ...
+    Fix: ask the dealership to add the Vehicle method for the vendor under Data Exchange > OpenTrack ...
+
+Webhook: when the Airflow connection `dealer_feed_alerts` exists (type http; host = the
+full URL, or host + schema/port + extra {"endpoint": "/path"}; optional extra {"headers":
+{...}}), the message is POSTed as JSON `{"text": message, "group", "run_id", "task_id",
+"map_index", "dealers", "error", "fix", "try_number", "log_url"}` — Slack / Teams / Mattermost
+incoming webhooks accept `text`. A webhook that fails is logged, never raised: an alert
+must not turn into a second failure. The connection id can be changed with the
+environment variable DEALER_FEED_ALERTS_CONN_ID.
+
+Imports nothing heavy (requests only when posting), so dag_factory can import it at parse time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+ALERTS_CONN_ID = "dealer_feed_alerts"
+ALERTS_CONN_ENV = "DEALER_FEED_ALERTS_CONN_ID"
+WEBHOOK_TIMEOUT_S = 10
+
+# "- ZE_ZE7 vehicles: <error>" lines of pipeline.DealerStepError; dealer ids as in config (`{EC}_{CN}`)
+_DEALER_LINE = re.compile(r"^- (?P<dealer>[A-Za-z0-9]+_[A-Za-z0-9]+) (?P<dataset>\w+): (?P<error>.*)$", re.M)
+_FIX_MARKERS = ("fix:", "to fix", "ask the dealership", "check ", "clear ", "run `", "trigger ", "create it")
+
+
+@dataclass
+class Alert:
+    """What one failure alert says (also the webhook's JSON body, plus `text`)."""
+
+    group: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    rendered_map_index: str | None
+    try_number: int | None
+    max_tries: int | None
+    dealers: list[str] = field(default_factory=list)
+    error_type: str = ""
+    error: str = ""
+    fix: str = ""
+    log_url: str | None = None
+
+    @property
+    def text(self) -> str:
+        task = self.task_id
+        if self.map_index is not None and self.map_index >= 0:
+            task += f"[{self.rendered_map_index or self.map_index}]"
+        tries = f" try={self.try_number}/{self.max_tries}" if self.try_number else ""
+        dealers = f" dealer={','.join(self.dealers)}" if self.dealers else ""
+        lines = [
+            f"[dealer-feed] FAILED group={self.group} run={self.run_id} task={task}{tries}{dealers}: "
+            f"{self.error_type}: {_first_line(self.error)}",
+            f"Fix: {self.fix}" if self.fix else "Fix: see the task log; docs/RUNBOOK.md lists every error.",
+        ]
+        if self.log_url:
+            lines.append(f"Log: {self.log_url}")
+        return "\n".join(lines)
+
+    def payload(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["text"] = self.text
+        return body
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
+
+
+def _root_error(exc: BaseException | None) -> BaseException | None:
+    """The typed error behind Airflow's wrapper (AirflowFailException raised `from` it)."""
+    seen = 0
+    while exc is not None and type(exc).__name__ in ("AirflowFailException", "AirflowException") and seen < 5:
+        if exc.__cause__ is None:
+            break
+        exc = exc.__cause__
+        seen += 1
+    return exc
+
+
+def fix_line(exc: BaseException | str | None) -> str:
+    """The error's fix line: its `fix` attribute, else the sentence of its message that says what to do."""
+    if exc is None:
+        return ""
+    if not isinstance(exc, str):
+        root = _root_error(exc)
+        for candidate in (root, exc):
+            fix = getattr(candidate, "fix", None)
+            if fix:
+                return str(fix).strip()
+        text = str(root)
+    else:
+        text = exc
+    explicit = re.search(r"\bFix: (.+)", text)  # OpenTrack errors end with "Fix: ..."
+    if explicit:
+        return explicit.group(1).strip()
+    # a DealerStepError: each dealer's own error carries its fix
+    per_dealer = [m.group("error") for m in _DEALER_LINE.finditer(text)]
+    for piece in per_dealer or [text]:
+        sentences = re.split(r"(?<=[.!])\s+", " ".join(piece.split()))
+        for sentence in sentences:
+            lowered = sentence.lower()
+            if any(marker in lowered for marker in _FIX_MARKERS):
+                return sentence.strip()
+    return ""
+
+
+def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> list[str]:
+    """Dealer ids the failure concerns: from the error (attribute or its per-dealer lines),
+    else from the mapped task's rendered map index (the batch's dealer ids)."""
+    root = _root_error(exc) if exc is not None else None
+    found: list[str] = []
+    for candidate in (root, exc):
+        if candidate is None:
+            continue
+        for attr in ("dealer_id", "dealer_ids", "dealers"):
+            value = getattr(candidate, attr, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+            elif isinstance(value, (list, tuple, set)):
+                found.extend(str(v) for v in value)
+        found.extend(m.group("dealer") for m in _DEALER_LINE.finditer(str(candidate)))
+    if not found and rendered_map_index:
+        found = [d.strip() for d in rendered_map_index.split(",") if d.strip()]
+    return list(dict.fromkeys(found))
+
+
+def build_alert(context: dict[str, Any]) -> Alert:
+    ti = context.get("ti") or context.get("task_instance")
+    dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
+    exc = context.get("exception")
+    rendered = getattr(ti, "rendered_map_index", None)
+    task = context.get("task")
+    max_tries = getattr(ti, "max_tries", None)
+    if max_tries is None and task is not None:
+        max_tries = getattr(task, "retries", 0) + 1
+    root = _root_error(exc) if isinstance(exc, BaseException) else None
+    return Alert(
+        group=dag_id.removeprefix("dealer_feed_"),
+        dag_id=dag_id,
+        run_id=str(context.get("run_id") or getattr(ti, "run_id", "?")),
+        task_id=getattr(ti, "task_id", "?"),
+        map_index=getattr(ti, "map_index", -1),
+        rendered_map_index=str(rendered) if rendered not in (None, "") else None,
+        try_number=getattr(ti, "try_number", None),
+        max_tries=max_tries,
+        dealers=dealers_of(exc if isinstance(exc, BaseException) else None, rendered),
+        error_type=type(root or exc).__name__ if exc is not None else "TaskFailed",
+        error=str(root or exc or "the task failed (timeout, killed, or upstream failure); see its log"),
+        fix=fix_line(exc),
+        log_url=getattr(ti, "log_url", None),
+    )
+
+
+def _webhook_url(conn: Any) -> str:
+    host = (conn.host or "").strip()
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    if "://" in host:
+        url = host
+    else:
+        scheme = conn.schema or "https"
+        url = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+    endpoint = extra.get("endpoint")
+    if endpoint:
+        url = url.rstrip("/") + "/" + str(endpoint).lstrip("/")
+    return url
+
+
+def post_webhook(alert: Alert, conn_id: str | None = None) -> bool:
+    """POST the alert to the webhook connection; False (and a log line) when absent or failing."""
+    conn_id = conn_id or os.environ.get(ALERTS_CONN_ENV) or ALERTS_CONN_ID
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - not configured: alerts go to the log only
+        log.debug("no alert webhook connection %r; alert logged only", conn_id)
+        return False
+    url = _webhook_url(conn)
+    try:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(url)  # webhook URLs carry their token in the path
+        if conn.password:
+            mask_secret(conn.password)
+    except Exception:  # noqa: BLE001 - outside a task: nothing to mask for
+        pass
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    headers = {"Content-Type": "application/json", **(extra.get("headers") or {})}
+    auth = (conn.login, conn.password) if conn.login else None
+    try:
+        import requests
+
+        response = requests.post(url, data=json.dumps(alert.payload(), default=str), headers=headers, auth=auth,
+                                 timeout=WEBHOOK_TIMEOUT_S)
+        response.raise_for_status()
+    except Exception as exc:  # noqa: BLE001 - an alert must not become a second failure
+        log.warning("alert webhook %r failed: %s", conn_id, type(exc).__name__)
+        return False
+    log.info("alert sent to webhook connection %r", conn_id)
+    return True
+
+
+def on_task_failure(context: dict[str, Any]) -> None:
+    """Airflow on_failure_callback: log one alert line and POST it when a webhook is configured."""
+    try:
+        alert = build_alert(context)
+    except Exception:  # noqa: BLE001 - never let the callback itself fail
+        log.exception("could not build the failure alert")
+        return
+    log.error("%s", alert.text)
+    post_webhook(alert)
