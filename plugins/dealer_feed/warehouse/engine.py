@@ -74,6 +74,31 @@ def _normalise(url: URL) -> URL:
     return url
 
 
+def _enable_wal(cur: Any, timeout_s: float) -> None:
+    """Put the database file in WAL mode (persistent: later connections find it set).
+
+    Switching needs an exclusive lock and, unlike ordinary statements, does not wait on
+    busy_timeout while another connection is switching the same new file, so two DAGs
+    opening a fresh warehouse at once would see "database is locked": retry briefly.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode != "wal":  # e.g. a file system without shared memory: keep its mode
+                log.warning("SQLite warehouse stays in journal mode %s (WAL unavailable)", mode)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.02)
+
+
 def _sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):  # noqa: ANN001
@@ -81,7 +106,7 @@ def _sqlite_listeners(engine: Engine, busy_timeout_ms: int) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         if engine.url.database not in (None, "", ":memory:"):
-            cur.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(cur, busy_timeout_ms / 1000)
             cur.execute("PRAGMA synchronous = NORMAL")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.close()
