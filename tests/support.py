@@ -3,14 +3,34 @@ several conftest.py files exist and which one Python calls `conftest` depends on
 
 from __future__ import annotations
 
+import hashlib
 import socket
 
 from dealer_feed.config import PROJECT_ROOT as ROOT
 
-__all__ = ["ROOT", "free_port"]
+__all__ = ["ROOT", "TABLES", "free_port", "table_hash", "table_hashes"]
+
+TABLES = ("etl_runs", "etl_run_dealers", "service_requests", "service_request_events", "inspections",
+          "work_orders", "feed_vehicles", "quarantine", "parts_inventory", "repair_orders")
+"""Every warehouse table a run writes (compared by content hash to prove reruns change nothing)."""
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def table_hash(engine, table: str) -> str:
+    """sha256 of a table's rows, independent of physical order."""
+    import pandas as pd
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        frame = pd.read_sql_query(text(f"SELECT * FROM {table}"), conn)  # noqa: S608 - table names are ours
+    frame = frame.astype(str).sort_values(list(frame.columns), ignore_index=True)
+    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+
+
+def table_hashes(engine) -> dict[str, str]:
+    return {t: table_hash(engine, t) for t in TABLES}

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-
-import pandas as pd
 from sqlalchemy import Engine, text
 
-TABLES = ("etl_runs", "etl_run_dealers", "service_requests", "service_request_events", "inspections",
-          "work_orders", "feed_vehicles", "quarantine", "parts_inventory", "repair_orders")
-
-
-def table_hash(engine: Engine, table: str) -> str:
-    """sha256 of a table's rows, independent of physical order."""
-    with engine.connect() as conn:
-        frame = pd.read_sql_query(text(f"SELECT * FROM {table}"), conn)
-    frame = frame.astype(str).sort_values(list(frame.columns), ignore_index=True)
-    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
-
-
-def table_hashes(engine: Engine) -> dict[str, str]:
-    return {t: table_hash(engine, t) for t in TABLES}
+from support import TABLES, table_hash, table_hashes  # noqa: F401 - shared with the DAG tests
 
 
 def rows(engine: Engine, sql: str, **params) -> list[tuple]:
