@@ -34,11 +34,11 @@ demo: setup
 	$(BIN)/dealer-feed demo
 
 test: setup
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-test-services.sh
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 bench: setup
-	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-test-services.sh
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 airflow: setup

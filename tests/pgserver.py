@@ -11,7 +11,7 @@ root, so when we are root the server runs as an unprivileged user: $PGSERVER_USE
 `postgres` (created by the Debian package), else `nobody`; the temporary directory is
 chowned to it and the binaries run through `runuser -u USER --`. Binaries are found via
 $PG_BINDIR, `pg_config --bindir`, PATH, or the newest /usr/lib/postgresql/*/bin
-(scripts/ensure-postgres.sh installs them when missing).
+(scripts/ensure-test-services.sh installs them when missing).
 
 The pytest fixtures (tests/integration/conftest.py) use one server per session, one
 database per test, and stop the server at the end of the session.
@@ -69,7 +69,7 @@ def find_bindir() -> Path:
         if (c / "initdb").exists() and (c / "pg_ctl").exists():
             return c
     raise PgServerError(
-        "PostgreSQL server binaries (initdb, pg_ctl) not found; run `bash scripts/ensure-postgres.sh` "
+        "PostgreSQL server binaries (initdb, pg_ctl) not found; run `bash scripts/ensure-test-services.sh` "
         "(apt-get install -y postgresql) or set PG_BINDIR"
     )
 
