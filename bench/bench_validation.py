@@ -45,6 +45,13 @@ BAD_KINDS = (
     "vin_format", "vin_missing", "vin_duplicate", "stock_missing", "dealer_unknown", "dealer_other",
     "type_missing", "date_bad", "year_range", "year_bad", "price_bad", "flag_bad", "odometer_bad",
 )
+SET_TO = {
+    "vin_missing": ("vin", ""), "stock_missing": ("stock_number", None), "dealer_unknown": ("dealer_id", "XX_X01"),
+    "type_missing": ("type_nu", " "), "date_bad": ("date_in_inventory", "20261332"), "year_range": ("model_year", "1899"),
+    "year_bad": ("model_year", "20X5"), "price_bad": ("list_price", "N/A"), "flag_bad": ("certified_used_car", "maybe"),
+    "odometer_bad": ("odometer", "12,000"),
+}
+"""The bad kinds made by setting one column of the chosen rows to one bad value."""
 
 
 # --------------------------------------------------------------------------- data
@@ -102,32 +109,15 @@ def make_batch(n: int, dealer_id: str, other_dealer: str, bad_fraction: float, s
         rows = bad[kinds == kind]
         if kind == "vin_format":
             cols["vin"][rows] = np.char.add(cols["vin"][rows].astype(str), "I").astype(object)
-        elif kind == "vin_missing":
-            cols["vin"][rows] = ""
         elif kind == "vin_duplicate":  # pairs: the second row of each pair copies the first's VIN
             half = len(rows) // 2 * 2
             cols["vin"][rows[1:half:2]] = cols["vin"][rows[0:half:2]]
             cols["vin"][rows[half:]] = ""  # odd one out: missing instead
-        elif kind == "stock_missing":
-            cols["stock_number"][rows] = None
-        elif kind == "dealer_unknown":
-            cols["dealer_id"][rows] = "XX_X01"
         elif kind == "dealer_other":
             cols["dealer_id"][rows] = other_dealer
-        elif kind == "type_missing":
-            cols["type_nu"][rows] = " "
-        elif kind == "date_bad":
-            cols["date_in_inventory"][rows] = "20261332"
-        elif kind == "year_range":
-            cols["model_year"][rows] = "1899"
-        elif kind == "year_bad":
-            cols["model_year"][rows] = "20X5"
-        elif kind == "price_bad":
-            cols["list_price"][rows] = "N/A"
-        elif kind == "flag_bad":
-            cols["certified_used_car"][rows] = "maybe"
-        elif kind == "odometer_bad":
-            cols["odometer"][rows] = "12,000"
+        else:
+            column, value = SET_TO[kind]
+            cols[column][rows] = value
     table = pa.table({c: pa.array(cols[c], type=pa.string()) for c in VEHICLE_RAW_COLUMNS})
     return table, n_bad
 

@@ -5,14 +5,34 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from dealer_feed.config import PROJECT_ROOT as ROOT
 
-__all__ = ["ROOT", "TABLES", "free_port", "table_hash", "table_hashes"]
+__all__ = ["ROOT", "TABLES", "at_once", "free_port", "table_hash", "table_hashes"]
+
+T = TypeVar("T")
 
 TABLES = ("etl_runs", "etl_run_dealers", "service_requests", "service_request_events", "inspections",
           "work_orders", "feed_vehicles", "quarantine", "parts_inventory", "repair_orders")
 """Every warehouse table a run writes (compared by content hash to prove reruns change nothing)."""
+
+
+def at_once(*calls: Callable[[], T]) -> list[T]:
+    """Run the calls in threads released together by a barrier (to make them race); their
+    results in order, or the first call's error re-raised."""
+    barrier = threading.Barrier(len(calls))
+
+    def released(call: Callable[[], T]) -> T:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(released, call) for call in calls]
+        return [f.result() for f in futures]
 
 
 def free_port() -> int:

@@ -14,8 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dealer_feed.yaml_files import read_mapping, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 GROUPS_DIR_ENV = "DEALER_FEED_GROUPS_DIR"
@@ -199,33 +200,14 @@ class GroupConfig(_Strict):
         return [ids[i : i + n] for i in range(0, len(ids), n)]
 
 
-def _format_validation_error(path: Path, err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(file)"
-        msg = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}")
-    return f"{path}: invalid dealer-group config: " + "; ".join(parts)
-
-
 def load_group(path: str | Path) -> GroupConfig:
     """Parse and validate one group file; raise ConfigError naming the file and field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such dealer-group file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+    raw = read_mapping(path, "dealer-group file", ConfigError)
     raw.setdefault("group", path.stem)
     if raw["group"] != path.stem:
         raise ConfigError(f"{path}: group {raw['group']!r} must match the file name {path.stem!r}")
-    try:
-        return GroupConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from None
+    return validate(GroupConfig, raw, path, "dealer-group config", ConfigError)
 
 
 def groups_dir() -> Path:

@@ -1,6 +1,6 @@
--- 0003_views: analyst views that read the same on SQLite and PostgreSQL (the two views
--- doing date arithmetic are in 0003_views_dates.{sqlite,postgresql}.sql). Documented in
--- docs/WAREHOUSE.md. "Now" for a group is its last applied run's logical time (never the
+-- 0003_views: analyst views that read the same on SQLite and PostgreSQL (the date
+-- arithmetic they need is in the views of 0003_dates.{sqlite,postgresql}.sql, which run
+-- first). Documented in docs/WAREHOUSE.md. "Now" for a group is its last applied run's logical time (never the
 -- wall clock), so a view answers the same after a backfill as after one-by-one runs.
 
 DROP VIEW IF EXISTS v_stock_client_changes;
@@ -76,3 +76,29 @@ SELECT r.dealer_group,
        r.quarantined,
        (SELECT COUNT(*) FROM service_request_events e WHERE e.run_id = r.run_id) AS events
 FROM etl_runs r;
+
+DROP VIEW IF EXISTS v_open_service_requests_by_age;
+CREATE VIEW v_open_service_requests_by_age AS
+WITH banded AS (
+    SELECT dealer_group, dealer_id, as_of, created_at, age_days,
+           CASE WHEN age_days < 7 THEN 1 WHEN age_days < 30 THEN 2 WHEN age_days < 90 THEN 3 ELSE 4 END AS age_band_order
+    FROM v_active_request_ages
+)
+SELECT dealer_group,
+       dealer_id,
+       as_of,
+       age_band_order,
+       CASE age_band_order WHEN 1 THEN '0-6 days' WHEN 2 THEN '7-29 days' WHEN 3 THEN '30-89 days'
+            ELSE '90+ days' END AS age_band,
+       COUNT(*) AS open_requests,
+       MIN(created_at) AS oldest_created_at,
+       MAX(age_days) AS max_age_days,
+       AVG(age_days) AS mean_age_days
+FROM banded
+GROUP BY dealer_group, dealer_id, as_of, age_band_order;
+
+DROP VIEW IF EXISTS v_auto_closes_per_day;
+CREATE VIEW v_auto_closes_per_day AS
+SELECT dealer_group, dealer_id, close_day, close_reason, COUNT(*) AS auto_closed
+FROM v_auto_close_events
+GROUP BY dealer_group, dealer_id, close_day, close_reason;

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from dealer_feed.config import ClientDealer
-from dealer_feed.rules.frames import STR, positions_in, take
+from dealer_feed.rules.frames import STR, positions_in, settings_frame, take
 
 UNMAPPED_DEALER = "unmapped_dealer"
 
@@ -35,16 +35,8 @@ class ClientMatch:
 
 
 def client_table(rows: Sequence[ClientDealer]) -> pd.DataFrame:
-    unique = list(dict.fromkeys(rows))
-    return pd.DataFrame(
-        {
-            "dealer_id": pd.Series([r.dealer_id for r in unique], dtype=STR),
-            "client": pd.Series([r.client for r in unique], dtype=STR),
-            "sr_type": pd.Series([r.sr_type for r in unique], dtype=STR),
-            "ignore_if_sr_with_vin_exists": np.array([r.ignore_if_sr_with_vin_exists for r in unique], dtype=bool),
-            "ignore_days": np.array([r.ignore_days for r in unique], dtype=np.int64),
-        }
-    )
+    return settings_frame(rows, {"dealer_id": STR, "client": STR, "sr_type": STR, "ignore_if_sr_with_vin_exists": bool,
+                                 "ignore_days": np.int64})
 
 
 def match_client_dealer(dealer_id: pd.Series, rows: Sequence[ClientDealer]) -> ClientMatch:

@@ -12,12 +12,12 @@ Dtypes, used everywhere in `dealer_feed.rules`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import numpy as np
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from dealer_feed.landing import as_utc
 
@@ -59,6 +59,13 @@ CLOSE_REASONS = ("auto_close_immediately", "auto_close_after_n_days")
 
 def _empty(dtypes: Mapping[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in dtypes.items()})
+
+
+def settings_frame(rows: Sequence[BaseModel], dtypes: Mapping[str, str | type]) -> pd.DataFrame:
+    """Integration-setting rows as a typed frame (one column per field named in `dtypes`),
+    identical duplicate rows dropped (the config forbids conflicting ones)."""
+    unique = list(dict.fromkeys(rows))
+    return pd.DataFrame({c: pd.Series([getattr(r, c) for r in unique], dtype=d) for c, d in dtypes.items()})
 
 
 def empty_feed() -> pd.DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from dealer_feed.config import VehicleTypeMapping
-from dealer_feed.rules.frames import STR, positions_in, take
+from dealer_feed.rules.frames import STR, positions_in, settings_frame, take
 
 EXCLUDED_BY_INCLUDE_ONLY = "excluded_by_include_only"
 KEY_SEP = "\x1f"
@@ -39,17 +39,8 @@ class MappingMatch:
 
 
 def mapping_table(rows: Sequence[VehicleTypeMapping]) -> pd.DataFrame:
-    """The mapping rows as a frame, identical duplicates dropped (config forbids conflicting ones)."""
-    unique = list(dict.fromkeys(rows))
-    return pd.DataFrame(
-        {
-            "system_code": pd.Series([r.system_code for r in unique], dtype=STR),
-            "dealer_id": pd.Series([r.dealer_id for r in unique], dtype=STR),
-            "vehicle_type": pd.Series([r.vehicle_type for r in unique], dtype=STR),
-            "sr_type": pd.Series([r.sr_type for r in unique], dtype=STR),
-            "include_only": pd.Series([r.include_only for r in unique], dtype=bool),
-        }
-    )
+    return settings_frame(rows, {"system_code": STR, "dealer_id": STR, "vehicle_type": STR, "sr_type": STR,
+                                 "include_only": bool})
 
 
 def include_only_scope(dealer_id: pd.Series, rows: Sequence[VehicleTypeMapping]) -> np.ndarray:

@@ -17,8 +17,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
+
+from dealer_feed.yaml_files import read_mapping, validate
 
 Method = Literal["Vehicle", "Customer", "Service", "Parts"]
 METHODS: tuple[str, ...] = ("Vehicle", "Customer", "Service", "Parts")
@@ -220,14 +221,4 @@ def _merge_dealer(defaults: Mapping[str, Any], dealer: Mapping[str, Any]) -> dic
 def load_world(path: str | Path) -> World:
     """Parse and validate a world file; WorldError names the file and the offending field."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise WorldError(f"{path}: no such world file") from None
-    except yaml.YAMLError as exc:
-        raise WorldError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return World.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors())
-        raise WorldError(f"{path}: invalid world file: {problems}") from None
+    return validate(World, read_mapping(path, "world file", WorldError), path, "world file", WorldError)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
-
 import pandas as pd
 import pytest
+from support import at_once
 from wh_dbutil import add_children, count, rows, scalar, table_hashes
 from wh_frames import DAY, T0, RunBuilder, empty_run, scenario, sr_id, vin
 
@@ -193,22 +192,12 @@ def test_two_groups_load_concurrently(warehouse_url):
     engine = make_engine(warehouse_url)
     apply(engine)
     plans = {g: _group_runs(g, 4, 300) for g in ("north", "south")}
-    errors: list[BaseException] = []
 
-    def worker(group):
-        try:
-            own = make_engine(warehouse_url)  # each DAG has its own engine / connections
-            for run in plans[group]:
-                assert apply_run(own, run).status == "applied"
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+    def load_in_order(group: str) -> list[str]:
+        own = make_engine(warehouse_url)  # each DAG has its own engine / connections
+        return [apply_run(own, run).status for run in plans[group]]
 
-    threads = [threading.Thread(target=worker, args=(g,)) for g in plans]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    assert at_once(*(lambda g=g: load_in_order(g) for g in plans)) == [["applied"] * 4] * 2
     assert rows(engine, "SELECT dealer_group, COUNT(*) FROM etl_runs GROUP BY dealer_group ORDER BY 1") == [
         ("north", 4), ("south", 4)]
     assert rows(engine, "SELECT dealer_group, COUNT(*) FROM service_requests GROUP BY dealer_group ORDER BY 1") == [
@@ -219,19 +208,6 @@ def test_same_run_applied_twice_at_once_applies_once(warehouse_url):
     engine = make_engine(warehouse_url)
     apply(engine)
     run = _group_runs("g", 1, 500)[0]
-    results, errors = [], []
-
-    def worker():
-        try:
-            results.append(apply_run(make_engine(warehouse_url), run).status)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = at_once(*[lambda: apply_run(make_engine(warehouse_url), run).status] * 3)
     assert sorted(results) == ["already_applied", "already_applied", "applied"]
     assert count(engine, "service_requests") == 500

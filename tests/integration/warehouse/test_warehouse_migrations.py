@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
+from sqlalchemy import inspect
+from support import at_once
 from wh_dbutil import count, rows, table_hashes
 from wh_frames import scenario
-from sqlalchemy import inspect
 
 from dealer_feed.warehouse import make_engine, reads
 from dealer_feed.warehouse.errors import WarehouseError
@@ -17,14 +16,14 @@ from dealer_feed.warehouse.migrations import MIGRATIONS_DIR, applied_versions, a
 CORE_TABLES = {"etl_runs", "etl_run_dealers", "service_requests", "service_request_events", "inspections",
                "work_orders", "feed_vehicles", "quarantine", "parts_inventory", "repair_orders", "schema_version"}
 VIEWS = {"v_open_service_requests_by_age", "v_auto_closes_per_day", "v_stock_client_changes", "v_feed_churn",
-         "v_run_history"}
+         "v_run_history", "v_active_request_ages", "v_auto_close_events"}
 
 
 def test_discover_picks_dialect_files():
     sqlite = [m.version for m in discover("sqlite")]
     pg = [m.version for m in discover("postgresql")]
-    assert sqlite == ["0001_core", "0003_views", "0003_views_dates.sqlite"]
-    assert pg == ["0001_core", "0002_roles.postgresql", "0003_views", "0003_views_dates.postgresql"]
+    assert sqlite == ["0001_core", "0003_dates.sqlite", "0003_views"]
+    assert pg == ["0001_core", "0002_roles.postgresql", "0003_dates.postgresql", "0003_views"]
 
 
 def test_apply_twice(warehouse_url):
@@ -43,20 +42,7 @@ def test_apply_twice(warehouse_url):
 
 
 def test_apply_concurrently(warehouse_url):
-    results, errors = [], []
-
-    def worker():
-        try:
-            results.append(apply(make_engine(warehouse_url)))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors
+    results = at_once(*[lambda: apply(make_engine(warehouse_url))] * 4)
     applied = [r for r in results if r]
     assert len(applied) == 1 and sorted(r == [] for r in results) == [False, True, True, True]
     assert count(make_engine(warehouse_url), "schema_version") == len(applied[0])

@@ -51,7 +51,8 @@ def test_analyst_cannot_write_or_alter(pg_warehouse, sql):
 @pytest.mark.parametrize("relation", ["service_requests", "service_request_events", "feed_vehicles", "etl_runs",
                                       "etl_run_dealers", "quarantine", "inspections", "work_orders",
                                       "v_open_service_requests_by_age", "v_auto_closes_per_day",
-                                      "v_stock_client_changes", "v_feed_churn", "v_run_history"])
+                                      "v_stock_client_changes", "v_feed_churn", "v_run_history", "v_active_request_ages",
+                                      "v_auto_close_events"])
 def test_analyst_reads_tables_and_views(pg_warehouse, relation):
     _as_role(pg_warehouse, "dealer_feed_analyst", f"SELECT * FROM {relation} LIMIT 1")
 
