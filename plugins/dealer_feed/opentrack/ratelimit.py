@@ -23,7 +23,8 @@ class RateLimiter:
         self._next = time.monotonic()
 
     def acquire(self) -> float:
-        """Block until this caller's slot; returns the seconds waited."""
+        """Block until this caller's slot; returns the slot (a time.monotonic() instant).
+        Slots are at least `interval` apart whatever the threads' wake-up jitter."""
         with self._lock:
             now = time.monotonic()
             slot = max(now, self._next)
@@ -31,4 +32,4 @@ class RateLimiter:
         wait = slot - now
         if wait > 0:
             time.sleep(wait)
-        return wait
+        return slot

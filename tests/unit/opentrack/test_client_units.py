@@ -50,24 +50,26 @@ def test_message_names_dealer_method_what_and_fix():
 
 def test_rate_limiter_spaces_calls_across_threads():
     limiter = RateLimiter(50)
-    stamps: list[float] = []
+    granted: list[tuple[float, float]] = []  # (slot, when the caller went on)
     lock = threading.Lock()
 
     def work():
         for _ in range(5):
-            limiter.acquire()
+            slot = limiter.acquire()
+            went_on = time.monotonic()
             with lock:
-                stamps.append(time.monotonic())
+                granted.append((slot, went_on))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    stamps.sort()
-    assert len(stamps) == 20
-    assert stamps[-1] - stamps[0] >= 19 * 0.02 * 0.9
-    assert all(b - a >= 0.015 for a, b in zip(stamps, stamps[1:]))
+    slots = sorted(slot for slot, _ in granted)
+    assert len(slots) == 20
+    assert all(b - a >= 0.02 - 1e-9 for a, b in zip(slots, slots[1:]))  # 50/s, evenly spaced
+    assert all(went_on >= slot for slot, went_on in granted)  # nobody went before its slot
+    assert max(went_on for _, went_on in granted) - min(went_on for _, went_on in granted) >= 19 * 0.02
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.2"])
