@@ -4,7 +4,11 @@ Why streaming: OpenTrack has no paging (OPENTRACK.md), so a big dealer's invento
 one large document. The body is fed to lxml chunk by chunk as it arrives; each `Result`
 is turned into a row and cleared (with its already-read siblings) at once; rows are
 packed into Arrow record batches every BATCH_ROWS, so memory stays bounded by one batch
-of Python strings plus the compact Arrow columns.
+of Python strings plus the compact Arrow columns. A batch's values are kept in one flat,
+row-major list of strings (no per-row list survives, so the garbage collector has
+nothing to scan) and become columns by one Arrow conversion and a strided `take` per
+column, in C: 0.84 s for 50,000 vehicles where transposing per-row lists in Python
+took 0.97 s (bench/bench_parse.py).
 
 Values are kept exactly as delivered (text, `0` dates included; an absent element is
 null, an empty one is ""): typing is validation's job (opentrack.values).
@@ -113,7 +117,9 @@ class ResultParser:
         self._parser = etree.XMLPullParser(
             events=("end",), tag=_WATCHED, resolve_entities=False, no_network=True, load_dtd=False
         )
-        self._rows: list[list[str | None]] = []
+        self._values: list[str | None] = []
+        """The pending batch's values, row-major: row r, field i at r * width + i."""
+        self._columns_of: list[pa.Array] = []
         self._batches: list[pa.RecordBatch] = []
         self._checked = False
         self._head: bytearray | None = bytearray()
@@ -166,7 +172,7 @@ class ResultParser:
         self._checked = True
 
     def _drain(self) -> None:
-        index, width, rows = self._index, self._width, self._rows
+        index, width, values = self._index, self._width, self._values
         for _event, el in self._parser.read_events():
             if not self._checked:
                 self._check_doctype(el)
@@ -177,8 +183,8 @@ class ResultParser:
                     i = index.get(child.tag)
                     if i is not None:
                         row[i] = child.text or ""
-                rows.append(row)
-                if len(rows) >= BATCH_ROWS:
+                values.extend(row)
+                if len(values) >= BATCH_ROWS * width:
                     self._flush()
             elif name == "Error":
                 self.errors.append(ServiceError(_child_text(el, "Code"), _child_text(el, "Message")))
@@ -195,11 +201,16 @@ class ResultParser:
                     del parent[0]
 
     def _flush(self) -> None:
-        if self._rows:
-            columns = list(zip(*self._rows))
-            self._batches.append(pa.RecordBatch.from_arrays(
-                [pa.array(c, type=pa.string()) for c in columns], schema=self._schema))
-            self._rows.clear()
+        if not self._values:
+            return
+        if not self._columns_of:  # positions of each field's values in a full batch
+            self._columns_of = [pa.array(range(i, BATCH_ROWS * self._width, self._width), type=pa.int64())
+                                for i in range(self._width)]
+        flat = pa.array(self._values, type=pa.string())
+        n_rows = len(self._values) // self._width
+        self._batches.append(pa.RecordBatch.from_arrays(
+            [flat.take(positions[:n_rows]) for positions in self._columns_of], schema=self._schema))
+        self._values.clear()
 
 
 def _code(text: str) -> str:
