@@ -41,10 +41,17 @@ def test_rows_kept_verbatim_absent_is_null_nested_ignored():
 
 def test_many_rows_span_batches(monkeypatch):
     monkeypatch.setattr(parse, "BATCH_ROWS", 10)
-    body = b"".join(b"<Result><VIN>V%d</VIN></Result>" % i for i in range(25))
-    table = parse_response([_doc(body)], FIELDS).table
-    assert table.column("VIN").to_pylist() == [f"V{i}" for i in range(25)]
-    assert table.column("VIN").num_chunks == 3
+    def result(i: int) -> bytes:  # fields absent, empty, and out of order, varying by row
+        stock = b"<StockNumber>S%d</StockNumber>" % i if i % 3 else b""
+        delivered = b"<DateDelivered>%s</DateDelivered>" % (b"D%d" % i if i % 2 else b"")
+        return b"<Result>" + delivered + b"<VIN>V%d</VIN>" % i + stock + b"</Result>"
+
+    table = parse_response([_doc(b"".join(result(i) for i in range(25)))], FIELDS).table
+    assert table.to_pylist() == [
+        {"VIN": f"V{i}", "StockNumber": f"S{i}" if i % 3 else None, "DateDelivered": f"D{i}" if i % 2 else ""}
+        for i in range(25)
+    ]
+    assert [table.column(c).num_chunks for c in FIELDS] == [3, 3, 3]
 
 
 def test_in_band_errors():
