@@ -33,8 +33,6 @@ ALERTS_CONN_ID = "dealer_feed_alerts"
 ALERTS_CONN_ENV = "DEALER_FEED_ALERTS_CONN_ID"
 WEBHOOK_TIMEOUT_S = 10
 
-# "- ZE_ZE7 vehicles: <error>" lines of pipeline.DealerStepError; dealer ids as in config (`{EC}_{CN}`)
-_DEALER_LINE = re.compile(r"^- (?P<dealer>[A-Za-z0-9]+_[A-Za-z0-9]+) (?P<dataset>\w+): (?P<error>.*)$", re.M)
 _FIX_MARKERS = ("fix:", "to fix", "ask the dealership", "check ", "clear ", "run `", "trigger ", "create it")
 
 
@@ -109,32 +107,27 @@ def fix_line(exc: BaseException | str | None) -> str:
     explicit = re.search(r"\bFix: (.+)", text)  # OpenTrack errors end with "Fix: ..."
     if explicit:
         return explicit.group(1).strip()
-    # a DealerStepError: each dealer's own error carries its fix
-    per_dealer = [m.group("error") for m in _DEALER_LINE.finditer(text)]
-    for piece in per_dealer or [text]:
-        sentences = re.split(r"(?<=[.!])\s+", " ".join(piece.split()))
-        for sentence in sentences:
-            lowered = sentence.lower()
-            if any(marker in lowered for marker in _FIX_MARKERS):
-                return sentence.strip()
+    for sentence in re.split(r"(?<=[.!])\s+", " ".join(text.split())):
+        if any(marker in sentence.lower() for marker in _FIX_MARKERS):
+            return sentence.strip()
     return ""
 
 
 def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> list[str]:
-    """Dealer ids the failure concerns: from the error (attribute or its per-dealer lines),
-    else from the mapped task's rendered map index (the batch's dealer ids)."""
+    """Dealer ids the failure concerns: from the error (`dealer_id` of a typed OpenTrack or
+    guard error, `dealers` of a DealerStepError), else from the mapped task's rendered map
+    index (the batch's dealer ids)."""
     root = _root_error(exc) if exc is not None else None
     found: list[str] = []
     for candidate in (root, exc):
         if candidate is None:
             continue
-        for attr in ("dealer_id", "dealer_ids", "dealers"):
+        for attr in ("dealer_id", "dealers"):
             value = getattr(candidate, attr, None)
             if isinstance(value, str) and value:
                 found.append(value)
             elif isinstance(value, (list, tuple, set)):
                 found.extend(str(v) for v in value)
-        found.extend(m.group("dealer") for m in _DEALER_LINE.finditer(str(candidate)))
     if not found and rendered_map_index:
         found = [d.strip() for d in rendered_map_index.split(",") if d.strip()]
     return list(dict.fromkeys(found))

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dealer_feed.config import GroupConfig
+from dealer_feed.alerts import fix_line
+from dealer_feed.config import DATASETS, GroupConfig
 from dealer_feed.landing import (
     as_utc,
     dealer_run_dir,
@@ -41,19 +43,20 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHANGE_FRAMES = ("service_requests", "events", "feed_vehicles", "quarantine", "dealer_statuses")
-
-
 class DealerStepError(RuntimeError):
     """One or more dealers of a batch failed; the others were written. Names each fix.
 
     `transient` is true when at least one failure may go away on retry (service down),
     so Airflow retries the batch; otherwise (missing grant, bad batch) it fails at once.
+    `dealers` and `fix` (the first failed dealer's fix line) are what the failure alert
+    shows (alerts.dealers_of / alerts.fix_line read them).
     """
 
-    def __init__(self, message: str, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False, dealers: Sequence[str] = (), fix: str = "") -> None:
         super().__init__(message)
         self.transient = transient
+        self.dealers = list(dealers)
+        self.fix = fix
 
 
 def run_id(group: str, logical_time: datetime) -> str:
@@ -187,6 +190,8 @@ def extract_and_validate(
             f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed{others}. "
             f"Their service requests are left untouched this run.\n{lines}",
             transient=any(s.get("transient") for s in failed),
+            dealers=list(dict.fromkeys(s["dealer_id"] for s in failed)),
+            fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
         )
     return statuses
 
@@ -217,7 +222,7 @@ def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     frames = []
-    for dataset in ("vehicles", "parts", "repair_orders"):
+    for dataset in DATASETS:
         for dealer_id in ctx.group.dealer_ids:
             path = ctx.dealer_dir(dataset, dealer_id) / "quarantine.parquet"
             if path.exists():
@@ -243,7 +248,8 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
         log.info("run %s is already applied; keeping its change files", ctx.run_id)
         return read_json(summary_path)
 
-    statuses = dealer_statuses(ctx)
+    by_dataset = {dataset: dealer_statuses(ctx, dataset) for dataset in DATASETS}
+    statuses = by_dataset["vehicles"]
     extracted = sorted(s["dealer_id"] for s in statuses if s["status"] == "ok")
     if not extracted:
         raise DealerStepError(
@@ -268,12 +274,10 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
         "events": changes.events,
         "feed_vehicles": feed_vehicles,
         "quarantine": _read_quarantine(ctx),
-        "dealer_statuses": pd.DataFrame(
-            [s for d in ("vehicles", "parts", "repair_orders") for s in dealer_statuses(ctx, d)]
-        ),
+        "dealer_statuses": pd.DataFrame([s for found in by_dataset.values() for s in found]),
     }
     for name in ("parts", "repair_orders"):
-        ok = sorted(s["dealer_id"] for s in dealer_statuses(ctx, name) if s["status"] == "ok")
+        ok = sorted(s["dealer_id"] for s in by_dataset[name] if s["status"] == "ok")
         if ok:
             frames[name] = _read_good(ctx, name, ok)
     import pyarrow as pa

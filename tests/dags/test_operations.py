@@ -213,7 +213,8 @@ def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
     grant = AccessNotGrantedError("method Vehicle is not granted to this vendor", dealer=Dealer(), method="Vehicle",
                                   operation="VehicleInventory",
                                   fix="the dealership must add the Vehicle method for this vendor under Data Exchange > OpenTrack")
-    step = DealerStepError(f"1 of 1 dealer(s) in this batch failed; the others were extracted.\n- ZE_ZE8 vehicles: {grant}")
+    step = DealerStepError(f"1 of 1 dealer(s) in this batch failed.\n- ZE_ZE8 vehicles: {grant}",
+                           dealers=["ZE_ZE8"], fix=alerts.fix_line(str(grant)))
     try:
         raise AirflowFailException(str(step)) from step
     except AirflowFailException as exc:
@@ -396,7 +397,7 @@ def test_clear_and_rerun_every_task_keeps_the_warehouse(demo_run):
         assert snapshot(demo_run.warehouse) == before, f"clearing {task_id} changed the warehouse"
 
 
-def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monkeypatch):
+def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monkeypatch, caplog):
     from dealer_feed.demo import connection_env
 
     # transient: OpenTrack answers 503 once for ZE_ZE8; the client does not retry (max_attempts 1),
@@ -418,8 +419,12 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     # permanent: wrong password -> AuthenticationError -> every batch fails on its first try
     # (on T2: T1's raw files exist and a rerun of T1 reuses them without calling OpenTrack)
     monkeypatch.setenv("AIRFLOW_CONN_OPENTRACK_DEFAULT", json.dumps(conn | {"password": "wrong-password"}))
-    dr = demo_run.test(T2)
+    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+        dr = demo_run.test(T2)
     tis = _tis(dr)
+    alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage() and "task=extract_validate" in r.getMessage()]
+    assert len(alerted) == 3, alerted  # one alert per failed batch, naming its dealer and the fix
+    assert all(" dealer=ZE_ZE" in a and "\nFix: check the login and password of the OpenTrack" in a for a in alerted), alerted
     assert str(dr.state) == "failed", tis
     for index in range(3):
         assert tis[("extract_validate", index)] == ("failed", 1), tis  # not retried
