@@ -48,14 +48,13 @@ from dealer_feed.opentrack.errors import (
     UnsafeResponseError,
     is_transient,
 )
-from dealer_feed.opentrack.parse import AccessWindow, Fault, ParsedResponse, ResponseParseError, ResultParser
+from dealer_feed.opentrack.parse import AccessWindow, Fault, ParsedResponse, ResponseParseError, parse_response
 from dealer_feed.opentrack.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 AS_OF_HEADER = "X-OpenTrack-As-Of"
 """Simulator convention (docs/OPENTRACK.md): the run date, for operations without a date parameter."""
-GRANT_WARNING_DAYS = 14
 CHUNK_BYTES = 64 * 1024
 
 VEHICLE_COLUMNS: dict[str, str] = {
@@ -182,7 +181,6 @@ class OpenTrackClient:
         self.timeout = timeout
         self.max_attempts = max(1, max_attempts)
         self.max_wait_seconds = max_wait_seconds
-        self.requests_per_second = requests_per_second
         self.max_concurrency = max(1, max_concurrency)
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -355,11 +353,9 @@ class OpenTrackClient:
         return parsed
 
     def _read(self, response: requests.Response, op: Operation, context: dict[str, Any]) -> ParsedResponse:
-        parser = ResultParser(tuple(op.columns), tuple(op.columns.values()))
         try:
-            for chunk in response.iter_content(chunk_size=CHUNK_BYTES):
-                parser.feed(chunk)
-            return parser.close()
+            return parse_response(response.iter_content(chunk_size=CHUNK_BYTES), tuple(op.columns),
+                                  tuple(op.columns.values()))
         except ResponseParseError as exc:
             cls = UnsafeResponseError if exc.unsafe else MalformedResponseError
             raise cls(self._scrub(str(exc)), **context) from None
@@ -380,40 +376,43 @@ class OpenTrackClient:
         detail = parsed.errors[0] if parsed.errors else None
         cls = (_ERROR_OF_CODE.get(fault.subcode or "") or (detail and _ERROR_OF_CODE.get(detail.code))
                or _ERROR_OF_CODE.get(fault.code) or OpenTrackRequestError)
-        if cls is AccessNotGrantedError:  # a service that reports missing grants as faults
-            return self._service_error(parsed, context, run_date)
-        code = fault.subcode or fault.code
         message = self._scrub(detail.message if detail else fault.message)
-        return cls(f"SOAP fault {code} (HTTP {status}): {message}", code=detail.code if detail else code, **context)
+        what = f"SOAP fault {fault.subcode or fault.code} (HTTP {status}): {message}"
+        return self._typed_error(cls, detail.code if detail else fault.subcode or fault.code, what, parsed.window,
+                                 context, run_date)
 
     def _service_error(self, parsed: ParsedResponse, context: dict[str, Any], run_date: date) -> OpenTrackError:
+        """An in-band Errors/Error as a typed error, by its code."""
         error = parsed.errors[0]
         cls = _ERROR_OF_CODE.get(error.code, OpenTrackRequestError)
-        what = f"{error.code}: {self._scrub(error.message)}"
+        return self._typed_error(cls, error.code, f"{error.code}: {self._scrub(error.message)}", parsed.window,
+                                 context, run_date)
+
+    @staticmethod
+    def _typed_error(cls: type[OpenTrackError], code: str, what: str, window: AccessWindow | None,
+                     context: dict[str, Any], run_date: date) -> OpenTrackError:
+        """The error of class `cls`; a missing grant also gets the fix the dealership must make,
+        whether the service reported it in-band or as a fault."""
         if cls is not AccessNotGrantedError:
-            return cls(what, code=error.code, **context)
-        window = parsed.window
+            return cls(what, code=code, **context)
         fix = GRANT_FIX.format(method=context["method"], run_date=run_date.isoformat())
-        if error.code == "ACCESS_ENDED" and window and window.ends:
+        if code == "ACCESS_ENDED" and window and window.ends:
             fix = (f"the dealership must extend or clear Access Ends of the {context['method']} method for this "
                    f"vendor under Data Exchange > OpenTrack (it ended {window.ends}), or add the method again "
                    f"with Access Begins on or before {run_date.isoformat()}")
-        elif error.code == "ACCESS_NOT_YET_BEGUN" and window and window.begins:
+        elif code == "ACCESS_NOT_YET_BEGUN" and window and window.begins:
             fix += f" (it is set to {window.begins})"
         return AccessNotGrantedError(
-            f"access not granted on {run_date} ({what})", code=error.code, fix=fix,
+            f"access not granted on {run_date} ({what})", code=code, fix=fix,
             access_begins=window.begins if window else None, access_ends=window.ends if window else None, **context)
 
     def _warn_if_ending(self, op: Operation, dealer: DealerRef, window: AccessWindow | None, run_date: date) -> None:
-        if window is None or window.ends is None:
-            return
-        days = (window.ends - run_date).days
-        if 0 <= days <= GRANT_WARNING_DAYS:
+        if window is not None and window.ends_soon(run_date):
             log.warning(
                 "OpenTrack grant ending soon: dealer %s (enterprise %s, company %s, server %s) method %s access "
                 "ends %s (%d day(s) after the run date %s); ask the dealership to extend Access Ends under "
                 "Data Exchange > OpenTrack", _dealer_id(dealer), dealer.enterprise_code, dealer.company_number,
-                dealer.server_name or "-", op.method, window.ends, days, run_date)
+                dealer.server_name or "-", op.method, window.ends, window.days_left(run_date), run_date)
 
     # ----------------------------------------------------------------- retry policy
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from dealer_feed.config import METHOD_OF_DATASET, Dealer, GroupConfig
-from dealer_feed.opentrack.client import GRANT_WARNING_DAYS, OpenTrackClient, as_utc_datetime
+from dealer_feed.opentrack.client import OpenTrackClient, as_utc_datetime
 from dealer_feed.opentrack.errors import (
     AccessNotGrantedError,
     AuthenticationError,
@@ -90,7 +90,7 @@ def check_dealer_method(client: OpenTrackClient, dealer: Dealer, method: str, da
                         status="error", fix=f"{exc.what}; {exc.fix}")
     begins = window.begins if window else None
     ends = window.ends if window else None
-    if ends is not None and (ends - moment.date()).days <= GRANT_WARNING_DAYS:
+    if window is not None and window.ends_soon(moment.date()):
         return CheckRow(**row, reachable=True, granted=True, access_begins=begins, access_ends=ends,
                         status="ends_soon", fix=f"the dealership should extend Access Ends ({ends}) of the {method} "
                         "method for this vendor under Data Exchange > OpenTrack")

@@ -32,6 +32,8 @@ from lxml import etree
 from dealer_feed.opentrack.envelope import SOAP11, SOAP12, TR_NS
 
 BATCH_ROWS = 8192
+GRANT_WARNING_DAYS = 14
+"""A grant ending within this many days of a run is warned about (client log, onboarding check)."""
 HEAD_BYTES = 4096
 _WATCHED = ("{*}Result", "{*}Error", "{*}AccessWindow", "{*}Fault")
 
@@ -59,6 +61,15 @@ class AccessWindow:
     method: str
     begins: date | None
     ends: date | None
+
+    def days_left(self, run_date: date) -> int | None:
+        """Days from the run date to the last granted day (None: no end set)."""
+        return None if self.ends is None else (self.ends - run_date).days
+
+    def ends_soon(self, run_date: date) -> bool:
+        """Access ends within GRANT_WARNING_DAYS of the run date: time to warn the dealership."""
+        days = self.days_left(run_date)
+        return days is not None and 0 <= days <= GRANT_WARNING_DAYS
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ import logging
 from datetime import date
 
 import pytest
-from ot_support import RUN, dealer
+from ot_support import RUN, dealer, serve_bytes
 
+from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed.opentrack.errors import (
     AccessNotGrantedError,
     AuthenticationError,
@@ -111,3 +112,19 @@ def test_grant_ending_later_than_14_days_is_not_logged(client, caplog):
         client.vehicle_inventory(dealer("D4"), date(2026, 11, 15))  # 15 days before the end
 
     assert not [r for r in caplog.records if "ending soon" in r.getMessage()]
+
+
+def test_grant_reported_as_a_fault_without_detail_is_a_typed_grant_error():
+    """Some services report a missing grant as a SOAP 1.2 fault whose subcode is the code,
+    with no Errors detail: still AccessNotGrantedError with the dealership's fix, not retried."""
+    fault = (b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope"><e:Body><e:Fault><e:Code>'
+             b"<e:Value>e:Sender</e:Value><e:Subcode><e:Value>ACCESS_ENDED</e:Value></e:Subcode></e:Code>"
+             b'<e:Reason><e:Text xml:lang="en">access ended</e:Text></e:Reason></e:Fault></e:Body></e:Envelope>')
+    with serve_bytes(fault, status=500, content_type="application/soap+xml") as served, \
+            OpenTrackClient(served.url, "u", "p", timeout=2, max_attempts=3, backoff_seconds=0.01) as client:
+        with pytest.raises(AccessNotGrantedError) as caught:
+            client.vehicle_inventory(dealer("A1"), RUN)
+
+    assert caught.value.code == "ACCESS_ENDED" and "access ended" in str(caught.value)
+    assert caught.value.fix.startswith("the dealership must add the Vehicle method for this vendor")
+    assert len(served.hits) == 1
