@@ -37,7 +37,7 @@ import subprocess  # noqa: E402
 from machine import describe  # noqa: E402
 
 from dealer_feed.config import find_group  # noqa: E402
-from dealer_feed.demo import connection_env, output_to  # noqa: E402
+from dealer_feed.demo import connection_env, group_dag, output_to  # noqa: E402
 from dealer_feed.opentrack.client import OpenTrackClient  # noqa: E402
 from dealer_feed.simulator import start_background  # noqa: E402
 from dealer_feed.simulator.world import load_world  # noqa: E402
@@ -63,7 +63,6 @@ def main() -> int:
     print(describe())
     (WORK / "airflow").mkdir(parents=True)
     subprocess.run([str(Path(sys.executable).with_name("airflow")), "db", "migrate"], check=True, capture_output=True)
-    from airflow.dag_processing.dagbag import DagBag
 
     group = find_group("large")
     world = load_world(WORLD)
@@ -79,7 +78,7 @@ def main() -> int:
         bare = time.perf_counter() - started
         print(f"baseline: bare HTTP extract of {len(group.dealers)} dealers, {bare_rows:,} vehicles: {bare:.1f}s")
 
-        dag = DagBag(dag_folder=str(ROOT / "dags" / "dealer_feed_large.py")).dags["dealer_feed_large"]
+        dag = group_dag("large")
         for n in range(2):
             moment = FIRST + timedelta(hours=n)
             started = time.perf_counter()

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from support import ROOT
+
 BIN = Path(sys.executable).parent
 
 
@@ -196,8 +197,9 @@ class Metadata:
 
     def __init__(self, url: str) -> None:
         from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
 
-        self.engine = create_engine(url, poolclass=_null_pool())
+        self.engine = create_engine(url, poolclass=NullPool)
 
     def scalar(self, sql: str, **params: Any) -> Any:
         from sqlalchemy import text
@@ -227,12 +229,6 @@ class Metadata:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-def _null_pool():
-    from sqlalchemy.pool import NullPool
-
-    return NullPool
 
 
 def wait_run_finished(services: Services, meta: Metadata, dag_id: str, run_id: str, timeout: float) -> str:

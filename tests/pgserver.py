@@ -24,12 +24,13 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from support import free_port
 
 SERVER_SETTINGS = {
     "fsync": "off",
@@ -72,12 +73,6 @@ def find_bindir() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl) not found; run `bash scripts/ensure-test-services.sh` "
         "(apt-get install -y postgresql) or set PG_BINDIR"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run_as_user() -> str | None:

@@ -13,9 +13,8 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from dealer_feed.config import PROJECT_ROOT, ConfigError, find_group
-
-DEMO_WORLD = PROJECT_ROOT / "include" / "simulator" / "demo_world.yaml"
+from dealer_feed.config import ConfigError, find_group
+from dealer_feed.simulator.world import DEMO_WORLD
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:

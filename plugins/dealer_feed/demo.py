@@ -65,38 +65,39 @@ def output_to(path: Path) -> Iterator[None]:
             os.close(saved[1])
 
 
-def run_group_dag(group: str, logical_dates: list[datetime], dags_folder: Path = PROJECT_ROOT / "dags") -> list[str]:
-    """Run the group's DAG with dag.test() for each logical date; return the run states."""
+def group_dag(group: str, dags_folder: Path = PROJECT_ROOT / "dags"):
+    """The group's DAG, parsed from its DAG file as the dag-processor would; a file with an
+    import error is refused with that error (dag.test() would otherwise see no DAG at all)."""
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=str(dags_folder / f"dealer_feed_{group}.py"))
     if bag.import_errors:
         raise RuntimeError(f"DAG file of group {group} does not import: {bag.import_errors}")
-    dag = bag.dags[f"dealer_feed_{group}"]
-    return [str(dag.test(logical_date=moment).state) for moment in logical_dates]
+    return bag.dags[f"dealer_feed_{group}"]
 
 
 def run_demo(world: Path, days: int, first: datetime) -> int:
     airflow_defaults()
     from dealer_feed.simulator.server import start_background
-    from dealer_feed.simulator.world import load_world
     from dealer_feed.warehouse import make_engine, reads
 
     warehouse_file = data_dir() / "warehouse.db"
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
     warehouse_url = f"sqlite:///{warehouse_file}"
-    vendor = load_world(world).vendors[0]
     dates = [first + timedelta(days=i) for i in range(days)]
     task_log = data_dir() / "demo-airflow.log"
     task_log.unlink(missing_ok=True)
     states = []
     with start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
+        vendor = sim.world.vendors[0]
         os.environ.update(connection_env(sim.url, vendor.username, vendor.password.get_secret_value(), warehouse_url))
+        with output_to(task_log):
+            dag = group_dag(DEMO_GROUP)
         for moment in dates:
             print(f"running DAG dealer_feed_{DEMO_GROUP} for feed time {moment:%Y-%m-%d %H:%M} UTC ...", end=" ", flush=True)
             with output_to(task_log):
-                states += run_group_dag(DEMO_GROUP, [moment])
+                states.append(str(dag.test(logical_date=moment).state))
             print(states[-1])
     print(f"simulator stopped; Airflow task logs: {task_log}\n")
     print(reads.format_run_summary(make_engine(warehouse_url), DEMO_GROUP))

@@ -90,7 +90,6 @@ def airflow_env(host: str, port: int, sim_url: str, username: str, password: str
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__API_AUTH__JWT_SECRET": _jwt_secret(home),
-        "GX_ANALYTICS_ENABLED": "False",
     }
     for key, value in defaults.items():
         env.setdefault(key, value)
@@ -159,20 +158,18 @@ def _stop(process: subprocess.Popen) -> None:
 
 def run_local_airflow(port: int | None = None, host: str = "127.0.0.1", world: Path | None = None,
                       ready_timeout: float = READY_TIMEOUT_S) -> int:
-    from dealer_feed.cli import DEMO_WORLD
     from dealer_feed.landing import data_dir
     from dealer_feed.simulator.server import start_background
-    from dealer_feed.simulator.world import load_world
+    from dealer_feed.simulator.world import DEMO_WORLD
 
-    world = world or DEMO_WORLD
     port = choose_port(host, port)
     warehouse_file = data_dir() / "warehouse.db"
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
-    vendor = load_world(world).vendors[0]
-    password = vendor.password.get_secret_value() if hasattr(vendor.password, "get_secret_value") else vendor.password
 
-    with start_background(world, host="127.0.0.1") as sim:
-        env = airflow_env(host, port, sim.url, vendor.username, password, f"sqlite:///{warehouse_file}")
+    with start_background(world or DEMO_WORLD, host="127.0.0.1") as sim:
+        vendor = sim.world.vendors[0]
+        env = airflow_env(host, port, sim.url, vendor.username, vendor.password.get_secret_value(),
+                          f"sqlite:///{warehouse_file}")
         home = Path(env["AIRFLOW_HOME"])
         print(f"OpenTrack simulator listening on {sim.url}", flush=True)
         print(f"Starting Airflow standalone (AIRFLOW_HOME={home}, DAGs {env['AIRFLOW__CORE__DAGS_FOLDER']}) "

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dealer_feed.demo import connection_env
+from dealer_feed.demo import connection_env, group_dag
 from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import load_world
-from support import ROOT, table_hashes
+from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from support import table_hashes
 
 DAYS = [datetime(2026, 11, 20, 6, tzinfo=timezone.utc) + timedelta(days=n) for n in range(3)]
 BUSINESS = ("service_requests", "service_request_events", "feed_vehicles", "quarantine", "etl_run_dealers",
@@ -23,11 +23,10 @@ BUSINESS = ("service_requests", "service_request_events", "feed_vehicles", "quar
 def run_days(airflow_db, tmp_path, monkeypatch):
     """Run the demo DAG for logical dates against a warehouse of its own; return (states, engine)."""
     import sqlalchemy as sa
-    from airflow.dag_processing.dagbag import DagBag
 
-    world = load_world(ROOT / "include" / "simulator" / "demo_world.yaml")
+    world = load_world(DEMO_WORLD)
     vendor = world.vendors[0]
-    dag = DagBag(dag_folder=str(ROOT / "dags" / "dealer_feed_demo.py")).dags["dealer_feed_demo"]
+    dag = group_dag("demo")
     with start_background(world) as sim:
 
         def run(name: str, dates: list[datetime]):

@@ -17,7 +17,7 @@ import subprocess
 import pytest
 import yaml
 
-from conftest import ROOT
+from support import ROOT
 from dealer_feed.config import group_files, load_group
 
 COMPOSE = ROOT / "docker-compose.yaml"

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from support import ROOT
 from dealer_feed.config import find_group
-from dealer_feed.demo import connection_env, run_group_dag
+from dealer_feed.demo import connection_env, group_dag
 from dealer_feed.simulator import start_background
 from dealer_feed.simulator.world import load_world
 
@@ -36,7 +36,8 @@ def demo_runs(airflow_db, tmp_path_factory, monkeypatch_module):
             sim.url, vendor.username, vendor.password.get_secret_value(), f"sqlite:///{warehouse}"
         ).items():
             monkeypatch_module.setenv(key, value)
-        states = run_group_dag("demo", [DAY1, DAY1 + timedelta(days=1)])
+        dag = group_dag("demo")
+        states = [str(dag.test(logical_date=day).state) for day in (DAY1, DAY1 + timedelta(days=1))]
         requests = sim.requests()
     return {"states": states, "engine": sa.create_engine(f"sqlite:///{warehouse}"), "world": world, "requests": requests}
 

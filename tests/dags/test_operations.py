@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 STUB = '''"""Airflow DAG of dealer group `{group}`."""
 
@@ -268,7 +268,6 @@ def test_webhook_url_from_http_connection_parts():
 
 # --------------------------------------------------------------------------- with the pipeline (dag.test)
 
-DEMO_WORLD = ROOT / "include" / "simulator" / "demo_world.yaml"
 T1 = "2026-11-23T06:00:00+00:00"
 T2 = "2026-11-24T06:00:00+00:00"
 OT_PASSWORD = "Ot-S3cret-Pw-4711"
@@ -311,12 +310,13 @@ def snapshot(url: str, business_only: bool = False) -> dict[str, list[tuple]]:
 @pytest.fixture
 def demo_run(tmp_path, monkeypatch, airflow_db):
     """The demo DAG against a fresh simulator and warehouse, driven with dag.test()."""
-    from airflow.dag_processing.dagbag import DagBag
 
-    from dealer_feed.demo import connection_env
+    from dealer_feed.demo import connection_env, group_dag
     from dealer_feed.simulator.server import start_background
 
     world = tmp_path / "world.yaml"
+    from dealer_feed.simulator.world import DEMO_WORLD
+
     world.write_text(DEMO_WORLD.read_text().replace("password: demo-secret", f"password: {OT_PASSWORD}"))
     warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
     monkeypatch.setenv("DEALER_FEED_DATA_DIR", str(tmp_path / "data"))
@@ -325,7 +325,7 @@ def demo_run(tmp_path, monkeypatch, airflow_db):
         env = connection_env(sim.url, "dealer-feed-vendor", OT_PASSWORD, warehouse)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        dag = DagBag(dag_folder=str(ROOT / "dags" / "dealer_feed_demo.py")).dags[DAG_ID]
+        dag = group_dag("demo")
         for task in dag.tasks:  # keep retries quick in tests (production: 30 s doubling)
             task.retry_delay = timedelta(seconds=1)
             task.max_retry_delay = timedelta(seconds=2)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT
+from support import ROOT
 
 N_GROUPS = 50
 HEAVY = ("pandas", "great_expectations", "pyarrow", "sqlalchemy")

@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from dealer_feed.demo import connection_env
+from dealer_feed.demo import connection_env, group_dag
 from dealer_feed.landing import run_key
 from dealer_feed.simulator import start_background
 
@@ -86,9 +86,7 @@ def guarded(airflow_db, tmp_path, monkeypatch):
             monkeypatch.setenv(key, value)
 
         def run(moment: datetime, conf: dict | None = None) -> str:
-            from airflow.dag_processing.dagbag import DagBag
-
-            dag = DagBag(dag_folder=str(dags / f"dealer_feed_{GROUP}.py")).dags[f"dealer_feed_{GROUP}"]
+            dag = group_dag(GROUP, dags)
             return str(dag.test(logical_date=moment, run_conf=conf).state)
 
         yield run, sa.create_engine(warehouse)

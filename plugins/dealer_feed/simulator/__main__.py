@@ -8,8 +8,7 @@ import argparse
 from pathlib import Path
 
 from dealer_feed.simulator.server import serve_forever
-
-DEMO_WORLD = Path(__file__).resolve().parents[3] / "include" / "simulator" / "demo_world.yaml"
+from dealer_feed.simulator.world import DEMO_WORLD
 
 
 def main() -> None:

@@ -22,7 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model
 from dealer_feed.yaml_files import read_mapping, validate
 
 Method = Literal["Vehicle", "Customer", "Service", "Parts"]
-METHODS: tuple[str, ...] = ("Vehicle", "Customer", "Service", "Parts")
+DEMO_WORLD = Path(__file__).resolve().parents[3] / "include" / "simulator" / "demo_world.yaml"
+"""The demo dealerships (`make demo`, the simulator's and the CLI's default world)."""
 
 FaultKind = Literal["http_500", "http_503", "slow", "drop", "truncate", "throttle"]
 
@@ -126,7 +127,7 @@ class FaultRule(_Strict):
     """
 
     dealer: str = "*"
-    method: Literal["*", "Vehicle", "Customer", "Service", "Parts"] = "*"
+    method: Literal["*"] | Method = "*"
     kind: FaultKind
     times: int | None = Field(default=None, ge=1)
     delay_seconds: float = Field(default=5.0, ge=0)
