@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from dealer_feed.config import IntegrationSettings
 from dealer_feed.rules.autoclose import apply_absence, judge_absence
 from dealer_feed.rules.clients import UNMAPPED_DEALER, match_client_dealer
-from dealer_feed.rules.create import create_service_requests, new_sr_ids
+from dealer_feed.rules.create import any_id_taken, create_service_requests, new_sr_ids
 from dealer_feed.rules.frames import (
     ACTIVE, EVENT_COLUMNS, EVENT_DTYPES, EVENT_KINDS, FEED_DTYPES, IGNORE_REASONS, OUTCOME_COLUMNS, OUTCOMES,
     SR_DTYPES, SR_OUT_COLUMNS, STR, TS, arrow_of, coerce, empty_sr_changes, positions_in, take, utc_timestamp,
@@ -256,7 +256,7 @@ def compute_changes(
         vehicle_type=mapping.vehicle_type.iloc[c_rows],
         sr_type=mapping.sr_type.where(mapping.matched, client.sr_type).iloc[c_rows], T=T,
     )
-    if len(created) and (positions_in(created["sr_id"], srs["sr_id"]) >= 0).any():
+    if any_id_taken(created["sr_id"], srs["sr_id"], T):
         raise ValueError(f"run {T.isoformat()}: a new sr_id already exists in srs; was this run already applied?")
 
     # Existing active SRs: presence, anchor, absence, auto close, then tracking updates.

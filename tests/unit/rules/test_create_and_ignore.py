@@ -118,3 +118,11 @@ def test_ignored_vehicle_keeps_its_active_sr_open():
 def test_new_vehicle_without_srs_history_and_empty_settings_is_unmapped():
     ch = run(feed(("Z_1", VIN_B, "S1")), srs(), T0, settings(clients=[]))
     assert outcome(ch, VIN_B) == ("ignored", "unmapped_dealer")
+
+
+def test_a_new_id_already_in_the_warehouse_is_refused():
+    """The run was already applied: VIN_A's SR of this very run exists (closed since)."""
+    history = srs(sr(vin=VIN_B, created_at=T0 - DAY),
+                  sr(created_at=T0, status="closed", closed_at=T0 + HOUR, close_reason="manual"))
+    with pytest.raises(ValueError, match="a new sr_id already exists in srs; was this run already applied"):
+        run(feed(("Z_1", VIN_A, "S1")), history, T0, settings())
