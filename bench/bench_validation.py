@@ -189,7 +189,7 @@ def run_step(raw_path: Path, out_dir: Path, group: GroupConfig, dealer_ids: list
     results = core._validate(plan, tables, group, T, runner=runner, timings=timings)
     t1 = time.perf_counter()
     for d, v in results.items():
-        write_parquet(v.good_table(), out_dir / d / "good.parquet")
+        write_parquet(v.good, out_dir / d / "good.parquet")
         write_parquet(v.quarantine_table(), out_dir / d / "quarantine.parquet")
     timings["write"] = time.perf_counter() - t1
     total = time.perf_counter() - t0

@@ -24,6 +24,9 @@ GROUPS_DIR = PROJECT_ROOT / "include" / "dealer_groups"
 """The shipped group files; the environment variable DEALER_FEED_GROUPS_DIR overrides it (groups_dir())."""
 SQL_DIR = PROJECT_ROOT / "include" / "sql"
 
+FORCE_PARAM = "force_guards"
+"""The run parameter that loads past the empty-feed, bad-batch and mass-close guards."""
+
 DATASETS = ("vehicles", "parts", "repair_orders")
 """Datasets the pipeline can extract; `vehicles` is required for every dealer."""
 

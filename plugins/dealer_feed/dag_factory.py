@@ -22,7 +22,7 @@ from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_curren
 from airflow.sdk.exceptions import AirflowFailException
 
 from dealer_feed import alerts, pipeline
-from dealer_feed.config import GroupConfig, find_group
+from dealer_feed.config import FORCE_PARAM, GroupConfig, find_group
 from dealer_feed.landing import as_utc
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def _logical_time(context: dict[str, Any]) -> datetime:
 
 def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunContext:
     return pipeline.RunContext(
-        group=cfg, logical_time=_logical_time(context), force_guards=bool(context["params"].get("force_guards"))
+        group=cfg, logical_time=_logical_time(context), force_guards=bool(context["params"].get(FORCE_PARAM))
     )
 
 
@@ -129,7 +129,7 @@ def build_dag(group_name: str):
         doc_md=_doc_md(cfg),
         tags=["dealer-feed", cfg.group],
         params={
-            "force_guards": Param(False, type="boolean", description="Load past the empty-feed and mass-close guards."),
+            FORCE_PARAM: Param(False, type="boolean", description="Load past the empty-feed and mass-close guards."),
             "dealers": Param([], type="array", items={"type": "string", "enum": list(cfg.dealer_ids)},
                              description="Limit this run to these dealer ids (empty: all)."),
         },

@@ -166,20 +166,21 @@ def extract_and_validate(
             report = write_report(result, directory / "report.html")
             log.info("%s\nreport: %s", summary_text(result), report)
             write_parquet(result.quarantine_table(), directory / "quarantine.parquet")
-            counts = {"rows": result.rows, "good": result.good_rows, "quarantined": result.bad_rows}
+            counts = {"rows": result.rows, "good": result.good_rows, "quarantined": result.quarantined}
             try:
                 check_batch_guards(
                     result,
                     max_bad_fraction=ctx.group.thresholds.max_bad_fraction,
                     previous_good_rows=previous_good_rows.get(dealer_id) if dataset == "vehicles" else None,
                     force=ctx.force_guards,
+                    report_path=report,
                 )
             except BatchGuardError as exc:
                 log.error("%s", exc)
                 (directory / "good.parquet").unlink(missing_ok=True)
                 statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), **counts))
                 continue
-            write_parquet(result.good_table(), directory / "good.parquet")
+            write_parquet(result.good, directory / "good.parquet")
             statuses.append(_status(ctx, dataset, dealer_id, "ok", **counts))
 
     failed = [s for s in statuses if s["status"] == "failed"]

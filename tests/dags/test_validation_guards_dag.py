@@ -133,6 +133,7 @@ def test_guards_stop_their_dealer_only(guarded, pipeline_log):
     assert statuses == {"G_GA": "failed", "G_GB": "failed", "G_GC": "ok"}
     errors = dict(rows(engine, "SELECT dealer_id, error FROM etl_run_dealers WHERE status = 'failed'"))
     assert "bad" in errors["G_GA"] and "5 of 10" in errors["G_GA"].replace(",", "")
+    assert "Report: " in errors["G_GA"] and "G_GA" in errors["G_GA"] and "report.html" in errors["G_GA"]
     assert "empty" in errors["G_GB"].lower() and "force_guards" in errors["G_GB"]
 
     by_dealer = dict(rows(engine, "SELECT dealer_id, sum(status = 'active') FROM service_requests GROUP BY dealer_id"))

@@ -96,12 +96,8 @@ def _as_array(values: Any) -> pa.Array:
         arr = pa.array(list(values), type=pa.string(), from_pandas=True)
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    if pa.types.is_null(arr.type):
+    if not pa.types.is_string(arr.type):  # null, large_string, string_view, numbers, ...
         arr = arr.cast(pa.string())
-    elif pa.types.is_large_string(arr.type) or pa.types.is_string_view(arr.type):
-        arr = arr.cast(pa.string())
-    elif not pa.types.is_string(arr.type):
-        arr = pc.cast(arr, pa.string())
     return arr
 
 

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dealer_feed.config import FORCE_PARAM
 from dealer_feed.rules.frames import ACTIVE
-
-FORCE_PARAM = "force_guards"
 
 
 @dataclass(frozen=True)

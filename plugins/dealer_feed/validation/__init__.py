@@ -20,24 +20,20 @@ from dealer_feed.validation.core import (
     validate_vehicle_batches,
 )
 from dealer_feed.validation.guards import (
-    FORCE_PARAM,
     BadBatchError,
     BatchGuardError,
     EmptyFeedError,
-    GuardError,
     check_batch_guards,
 )
 from dealer_feed.validation.report import REPORT_NAME, render_html, summary_text, write_report
 
 __all__ = [
-    "FORCE_PARAM",
     "QUARANTINE_SCHEMA",
     "REPORT_NAME",
     "BadBatchError",
     "BatchGuardError",
     "DealerValidation",
     "EmptyFeedError",
-    "GuardError",
     "RawSchemaError",
     "check_batch_guards",
     "gx_runtime",

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
 from dealer_feed.landing import as_utc, run_key
-from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS, _mask, type_table
+from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS, _mask, string_array, type_table
 from dealer_feed.validation import suites
 from dealer_feed.validation.suites import BATCH_COLUMN, Rule, parses_column
 
@@ -91,7 +91,6 @@ class DealerValidation:
     """Failures per rule, every rule of the suite (0 included), in suite order."""
     examples: dict[str, list[str]]
     """Up to EXAMPLES_PER_RULE examples per failed rule: `row N: 'raw value'`."""
-    rule_descriptions: dict[str, str]
     report: dict[str, Any] = field(default_factory=dict)
     """JSON-able fragments for status / report (counts, rules, GX suite facts)."""
 
@@ -101,15 +100,6 @@ class DealerValidation:
 
     @property
     def quarantined(self) -> int:
-        return len(self.quarantine)
-
-    @property
-    def passed(self) -> int:
-        return self.good.num_rows
-
-    @property
-    def bad_rows(self) -> int:
-        """Quarantined rows (alias of `quarantined`)."""
         return len(self.quarantine)
 
     @property
@@ -128,13 +118,6 @@ class DealerValidation:
         if arrays is None:
             return QUARANTINE_SCHEMA.empty_table()
         return pa.Table.from_arrays(arrays, schema=QUARANTINE_SCHEMA)
-
-    def good_table(self) -> pa.Table:
-        """The good rows as an Arrow table in the good schema (what good.parquet holds)."""
-        return self.good
-
-    def good_frame(self) -> pd.DataFrame:
-        return self.good.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 # --------------------------------------------------------------------------- GX runtime
@@ -225,15 +208,10 @@ def _as_table(raw: pa.Table | pd.DataFrame) -> pa.Table:
 
 
 def _string_column(table: pa.Table, name: str) -> pa.Array:
+    """The column as delivered, as strings; all null when the DMS did not send it."""
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
-    col = table.column(name)
-    arr = col.combine_chunks() if col.num_chunks != 1 else col.chunk(0)
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.dictionary_decode()
-    if not pa.types.is_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-    return arr
+    return string_array(table.column(name))
 
 
 def _normalise(dealer_id: str, raw: pa.Table, columns: Sequence[str], required: Sequence[str], dataset: str) -> pa.Table:
@@ -406,7 +384,6 @@ def _validate(
     bad_rows = np.flatnonzero(bad_any)
     labels_all = _rule_strings(failed[bad_rows], names)
 
-    descriptions = {r.name: r.description for r in plan.rules}
     out: dict[str, DealerValidation] = {}
     for k, dealer in enumerate(dealers):
         lo, hi = int(offsets[k]), int(offsets[k + 1])
@@ -449,7 +426,6 @@ def _validate(
             quarantine=quarantine,
             rule_counts=rule_counts,
             examples=examples,
-            rule_descriptions=descriptions,
         )
         v.report = _report_fragment(v, plan)
         out[dealer] = v
@@ -475,13 +451,12 @@ class _Clock:
 def _report_fragment(v: DealerValidation, plan: _Plan) -> dict[str, Any]:
     rules = []
     for rule in plan.rules:
-        kwargs = {k: list(val) if isinstance(val, tuple) else val for k, val in rule.kwargs}
         rules.append(
             {
                 "rule": rule.name,
                 "description": rule.description,
                 "expectation": rule.expectation,
-                "kwargs": kwargs,
+                "kwargs": rule.kwargs_dict(),
                 "failed": v.rule_counts[rule.name],
                 "success": v.rule_counts[rule.name] == 0,
                 "examples": v.examples.get(rule.name, []),

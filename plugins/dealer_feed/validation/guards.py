@@ -14,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dealer_feed.config import FORCE_PARAM
+
 if TYPE_CHECKING:
     from dealer_feed.validation.core import DealerValidation
 
-FORCE_PARAM = "force_guards"
 TOP_RULES = 5
 
 
@@ -36,10 +37,6 @@ class BadBatchError(BatchGuardError):
 
 class EmptyFeedError(BatchGuardError):
     """A dealer's feed is empty although its last validated run had rows."""
-
-
-GuardError = BatchGuardError
-"""Alias."""
 
 
 def _pct(x: float) -> str:

@@ -50,17 +50,12 @@ class Rule:
 
     def build(self, gx_module: Any) -> Any:
         cls = getattr(gx_module.expectations, self.expectation)
-        kwargs = {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs}  # GX wants lists
-        return cls(**kwargs, meta={"rule": self.name}, description=self.description)
+        return cls(**self.kwargs_dict(), meta={"rule": self.name}, description=self.description)
 
-    @property
-    def check_columns(self) -> tuple[str, ...]:
-        kw = dict(self.kwargs)
-        if "column" in kw:
-            return (kw["column"],)
-        if "column_list" in kw:
-            return tuple(kw["column_list"])
-        return (kw["column_A"], kw["column_B"])
+    def kwargs_dict(self) -> dict[str, Any]:
+        """The expectation's keyword arguments, lists as lists (GX and JSON want lists; the
+        frozen rule keeps tuples so that it stays hashable)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs}
 
 
 def _rule(name: str, description: str, expectation: str, example_column: str, **kwargs: Any) -> Rule:

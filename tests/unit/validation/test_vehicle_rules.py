@@ -148,13 +148,11 @@ def test_mixed_batch_gives_exactly_the_expected_quarantine_rows(group):
     assert result.rows == 9 and result.quarantined == 6 and result.good_rows == 3
     assert result.rule_counts["date_in_inventory_parses"] == 1
     assert result.good.column("vin").to_pylist() == [vin(0), vin(2), vin(6)]
-    assert result.bad_rows == result.quarantined
 
 
 def test_good_rows_are_typed_in_the_good_schema(group):
     result = validate_one([row(0, date_in_service="20250101", certified_used_car="Y"), row(1, vin=None)], group)
     assert result.good.schema == VEHICLE_GOOD_SCHEMA
-    assert result.good_table() is result.good
     got = result.good.to_pylist()[0]
     assert got["model_year"] == 2021 and got["odometer"] == 12000 and got["list_price"] == 25999.0
     assert str(got["date_in_service"]) == "2025-01-01" and got["date_delivered"] is None
