@@ -53,6 +53,11 @@ def run_key(logical_time: datetime) -> str:
     return as_utc(logical_time).strftime("%Y%m%dT%H%M%SZ")
 
 
+def run_id(group: str, logical_time: datetime) -> str:
+    """Warehouse run id: the group and the run's logical time (not Airflow's run id)."""
+    return f"{group}:{run_key(logical_time)}"
+
+
 def dealer_run_dir(root: Path, group: str, dataset: str, dealer_id: str, logical_time: datetime) -> Path:
     return root / group / dataset / dealer_id / f"run={run_key(logical_time)}"
 

@@ -30,7 +30,7 @@ from dealer_feed.landing import (
     group_run_dir,
     landing_root,
     read_json,
-    run_key,
+    run_id,
     write_json,
     write_parquet,
 )
@@ -57,11 +57,6 @@ class DealerStepError(RuntimeError):
         self.transient = transient
         self.dealers = list(dealers)
         self.fix = fix
-
-
-def run_id(group: str, logical_time: datetime) -> str:
-    """Warehouse run id: the group and the run's logical time (not Airflow's run id)."""
-    return f"{group}:{run_key(logical_time)}"
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
+from dealer_feed.landing import as_utc
 from dealer_feed.opentrack import envelope
 from dealer_feed.opentrack.errors import (
     GRANT_FIX,
@@ -143,7 +144,7 @@ class _Secret:
 def as_utc_datetime(as_of: date | datetime) -> datetime:
     """A run's time as an aware UTC datetime (a date means its midnight UTC)."""
     if isinstance(as_of, datetime):
-        return as_of.replace(tzinfo=timezone.utc) if as_of.tzinfo is None else as_of.astimezone(timezone.utc)
+        return as_utc(as_of)
     return datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
 
 

@@ -54,7 +54,6 @@ OUTCOMES = ("created", "updated", "unchanged", "ignored")
 EVENT_KINDS = ("created", "updated", "anchor_reset", "went_absent", "auto_closed", "ignored")
 """Event kinds, in the order events of one SR / vehicle are listed."""
 IGNORE_REASONS = ("excluded_by_include_only", "unmapped_dealer", "sr_with_vin_exists", "duplicate_vin_in_group")
-CLOSE_REASONS = ("auto_close_immediately", "auto_close_after_n_days")
 
 
 def _empty(dtypes: Mapping[str, str]) -> pd.DataFrame:
@@ -66,10 +65,6 @@ def settings_frame(rows: Sequence[BaseModel], dtypes: Mapping[str, str | type]) 
     identical duplicate rows dropped (the config forbids conflicting ones)."""
     unique = list(dict.fromkeys(rows))
     return pd.DataFrame({c: pd.Series([getattr(r, c) for r in unique], dtype=d) for c, d in dtypes.items()})
-
-
-def empty_feed() -> pd.DataFrame:
-    return _empty(FEED_DTYPES)
 
 
 def empty_srs() -> pd.DataFrame:
@@ -86,24 +81,21 @@ def empty_events() -> pd.DataFrame:
     return _empty(EVENT_DTYPES)
 
 
-def empty_outcomes() -> pd.DataFrame:
-    return _empty(OUTCOME_DTYPES)
-
-
 # ----------------------------------------------------------------- coercion
 def utc_timestamp(moment: datetime | pd.Timestamp) -> pd.Timestamp:
     """A logical time as a pandas Timestamp in UTC, microsecond unit (naive = UTC)."""
     return pd.Timestamp(as_utc(pd.Timestamp(moment).to_pydatetime())).as_unit("us")
 
 
-def utc_column(s: pd.Series) -> pd.Series:
-    """Any timestamp-ish column as datetime64[us, UTC]; naive values are taken as UTC."""
+def utc_column(s: pd.Series, text_format: str = "mixed") -> pd.Series:
+    """Any timestamp-ish column as datetime64[us, UTC]; naive values are taken as UTC. Text
+    is parsed with `text_format` ("ISO8601" when every value is spelled alike: much faster)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         out = s if str(s.dtype.tz) == "UTC" else s.dt.tz_convert("UTC")
     elif pd.api.types.is_datetime64_dtype(s.dtype):
         out = s.dt.tz_localize("UTC")
     else:
-        out = pd.to_datetime(s, utc=True, format="mixed") if len(s) else pd.Series([], dtype=TS, index=s.index)
+        out = pd.to_datetime(s, utc=True, format=text_format) if len(s) else pd.Series([], dtype=TS, index=s.index)
     return out if out.dtype == TS else out.astype(TS)
 
 
@@ -167,8 +159,3 @@ def positions_in(values: pd.Series, value_set: pd.Series) -> np.ndarray:
 def take(s: pd.Series, positions: np.ndarray) -> pd.Series:
     """`s` at `positions` (-1 gives a missing value), same dtype, fresh RangeIndex."""
     return pd.Series(s.array.take(positions, allow_fill=True), name=s.name)
-
-
-def string_series(values: np.ndarray) -> pd.Series:
-    """An object/unicode numpy array (None = missing) as a "str" Series."""
-    return pd.Series(values, dtype=STR)

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
-from dealer_feed.landing import as_utc, run_key
+from dealer_feed.landing import as_utc, run_id
 from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS, _mask, string_array, type_table
 from dealer_feed.validation import suites
 from dealer_feed.validation.suites import BATCH_COLUMN, Rule, parses_column
@@ -347,7 +347,7 @@ def _validate(
     receives seconds per phase (benchmark)."""
     clock = _Clock(timings)
     T = as_utc(logical_time)
-    run_id = f"{group.group}:{run_key(T)}"
+    this_run = run_id(group.group, T)
     unknown = [d for d in tables if d not in group.dealer_ids]
     if unknown:
         raise ValueError(f"group {group.group}: batches given for unknown dealers {', '.join(unknown)}")
@@ -399,7 +399,7 @@ def _validate(
             {
                 "dealer_group": pd.array([group.group] * len(positions), dtype="str"),
                 "dealer_id": pd.array([dealer] * len(positions), dtype="str"),
-                "run_id": pd.array([run_id] * len(positions), dtype="str"),
+                "run_id": pd.array([this_run] * len(positions), dtype="str"),
                 "dataset": pd.array([plan.dataset] * len(positions), dtype="str"),
                 "row_number": positions.astype(np.int64),
                 "rules": pd.array(labels, dtype="str"),
@@ -419,7 +419,7 @@ def _validate(
             dealer_id=dealer,
             dataset=plan.dataset,
             group=group.group,
-            run_id=run_id,
+            run_id=this_run,
             logical_time=T,
             rows=n,
             good=good,

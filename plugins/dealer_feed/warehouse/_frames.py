@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
+
+from dealer_feed.landing import as_utc
 
 Spec = Sequence[tuple[str, str]]
 
@@ -22,17 +24,11 @@ TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 PG_NULL = "\\N"
 
 
-def utc_naive(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def ts_param(conn: Connection, moment: datetime | None) -> Any:
     """A timestamp as a bind parameter for this dialect."""
     if moment is None:
         return None
-    naive = utc_naive(moment)
+    naive = as_utc(moment).replace(tzinfo=None)
     return naive.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else naive
 
 

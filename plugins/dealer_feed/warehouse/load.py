@@ -25,7 +25,8 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -34,8 +35,8 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from dealer_feed.landing import as_utc, run_key
-from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param, utc_naive
+from dealer_feed.landing import as_utc, run_id
+from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import LoadDataError, NotMigratedError, RunOrderError, WarehouseError
 
@@ -148,7 +149,7 @@ class RunToLoad:
 
     @property
     def run_id(self) -> str:
-        return f"{self.group}:{run_key(self.logical_time)}"
+        return run_id(self.group, self.logical_time)
 
 
 @dataclass
@@ -181,31 +182,43 @@ def group_lock_key(group: str) -> int:
 
 
 def _parse_ts(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    """A stored timestamp (text on SQLite, naive UTC on PostgreSQL) as aware UTC."""
+    return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def last_applied(conn: Connection, group: str) -> AppliedRun | None:
-    try:
+    with missing_tables_as_not_migrated(conn):
         row = conn.execute(
             text("SELECT run_id, logical_time, status FROM etl_runs WHERE dealer_group = :g "
                  "ORDER BY logical_time DESC LIMIT 1"),
             {"g": group},
         ).first()
-    except DBAPIError as exc:
-        raise_if_not_migrated(exc, conn)
-        raise
     return AppliedRun(row[0], _parse_ts(row[1]), row[2]) if row else None
 
 
-def raise_if_not_migrated(exc: DBAPIError, conn: Connection) -> None:
+def raise_if_not_migrated(exc: DBAPIError, bind: Connection | Engine) -> None:
+    """Raise NotMigratedError when `exc` says a table is missing (else return: the caller re-raises)."""
     msg = str(exc.orig).lower()
     if "no such table" in msg or "does not exist" in msg and "relation" in msg:
         raise NotMigratedError(
-            f"warehouse {safe_url(conn.engine.url)} has no dealer-feed tables ({exc.orig}); "
+            f"warehouse {safe_url(bind.engine.url)} has no dealer-feed tables ({exc.orig}); "
             "run `dealer-feed migrate --url URL` (the DAG's migrate task does it)"
         ) from None
+
+
+@contextmanager
+def missing_tables_as_not_migrated(bind: Connection | Engine) -> Iterator[None]:
+    """Database errors pass through, except "no such table", which becomes NotMigratedError."""
+    try:
+        yield
+    except DBAPIError as exc:
+        raise_if_not_migrated(exc, bind)
+        raise
+
+
+def run_exists(conn: Connection, run_id_: str) -> bool:
+    """Whether etl_runs holds this run (it was applied)."""
+    return conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run_id_}).first() is not None
 
 
 def _check_order(conn: Connection, run: RunToLoad) -> bool:
@@ -213,7 +226,7 @@ def _check_order(conn: Connection, run: RunToLoad) -> bool:
     last = last_applied(conn, run.group)
     if last is None:
         return False
-    if conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run.run_id}).first():
+    if run_exists(conn, run.run_id):
         return True
     if last.logical_time > run.T:
         raise RunOrderError(
@@ -238,12 +251,9 @@ def _check_frames(run: RunToLoad) -> None:
 
 
 def _with_run_columns(frame: pd.DataFrame | None, run: RunToLoad, **extra: Any) -> pd.DataFrame:
+    """The frame with the run's constant columns (run_id, dealer_group, `extra`) filled in."""
     frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
-    n = len(frame)
-    add = {"run_id": run.run_id, "dealer_group": run.group} | extra
-    for k, v in add.items():
-        frame = frame.assign(**{k: pd.Series([v] * n, dtype=object) if n else pd.Series([], dtype=object)})
-    return frame
+    return frame.assign(run_id=run.run_id, dealer_group=run.group, **extra)
 
 
 def _raw_rows(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
@@ -298,15 +308,10 @@ def apply_run(
     dialect = engine.dialect.name
     T = run.T
     # Cheap early exit for reruns (checked again under the lock below).
-    try:
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run.run_id}).first():
-                log.info("run %s is already applied; nothing to do", run.run_id)
-                return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
-    except DBAPIError as exc:
-        with engine.connect() as probe:
-            raise_if_not_migrated(exc, probe)
-        raise
+    with missing_tables_as_not_migrated(engine), engine.connect() as conn:
+        if run_exists(conn, run.run_id):
+            log.info("run %s is already applied; nothing to do", run.run_id)
+            return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
 
     # Convert frames before taking any lock: the lock is held only for database work.
     srs = run.service_requests.assign(dealer_group=run.group)
@@ -438,8 +443,7 @@ def apply_run(
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise
-        with engine.connect() as probe:
-            raise_if_not_migrated(exc, probe)
+        raise_if_not_migrated(exc, engine)
         raise
     timings["commit"] = time.perf_counter() - mark[0]
     result = LoadResult(run.run_id, "applied", rows, time.perf_counter() - started)
@@ -451,4 +455,4 @@ def _first_line(orig: BaseException | None) -> str:
     return str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else repr(orig)
 
 
-__all__ = ["AppliedRun", "LoadResult", "RunToLoad", "WarehouseError", "apply_run", "utc_naive"]
+__all__ = ["AppliedRun", "LoadResult", "RunToLoad", "WarehouseError", "apply_run"]

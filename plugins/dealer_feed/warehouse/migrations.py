@@ -28,6 +28,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from dealer_feed.config import SQL_DIR
+from dealer_feed.warehouse._frames import ts_param
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import WarehouseError
 
@@ -191,7 +192,7 @@ def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIO
                         ) from exc
                 conn.execute(
                     text("INSERT INTO schema_version (version, checksum, applied_at) VALUES (:v, :c, :t)"),
-                    {"v": m.version, "c": m.checksum, "t": _now_text(dialect)},
+                    {"v": m.version, "c": m.checksum, "t": ts_param(conn, datetime.now(timezone.utc))},
                 )
                 done.append(m.version)
     except DBAPIError as exc:
@@ -201,8 +202,3 @@ def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIO
     else:
         log.info("warehouse %s: schema up to date", safe_url(engine.url))
     return done
-
-
-def _now_text(dialect: str) -> str | datetime:
-    now = datetime.now(timezone.utc).replace(tzinfo=None)
-    return now.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else now

@@ -7,17 +7,17 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
-from sqlalchemy.exc import DBAPIError
 
-from dealer_feed.landing import as_utc, run_key
+from dealer_feed.landing import as_utc, run_id
+from dealer_feed.rules.frames import SR_COLUMNS, SR_TIMESTAMPS, utc_column
 from dealer_feed.warehouse._frames import ts_param
-from dealer_feed.warehouse.load import AppliedRun, last_applied, raise_if_not_migrated
-
-SR_COLUMNS = (
-    "sr_id", "dealer_id", "vin", "stock_number", "client", "vehicle_type", "sr_type", "status",
-    "created_at", "closed_at", "close_reason", "anchor_at", "absent_since", "last_seen_at",
+from dealer_feed.warehouse.load import (
+    AppliedRun,
+    last_applied,
+    missing_tables_as_not_migrated,
+    run_exists,
 )
-SR_TIMESTAMPS = ("created_at", "closed_at", "anchor_at", "absent_since", "last_seen_at")
+
 SR_STRINGS = tuple(c for c in SR_COLUMNS if c not in SR_TIMESTAMPS)
 
 _RELEVANT_SRS = f"""
@@ -29,23 +29,10 @@ WHERE dealer_group = :g AND status <> 'active' AND created_at >= :since AND crea
 """
 
 
-def _utc_column(s: pd.Series) -> pd.Series:
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        out = s.dt.tz_convert("UTC")
-    elif pd.api.types.is_datetime64_dtype(s.dtype):
-        out = s.dt.tz_localize("UTC")
-    else:
-        out = pd.to_datetime(s, utc=True, format="ISO8601")
-    return out.astype("datetime64[us, UTC]")
-
-
 def read_frame(conn: Connection, sql: str, params: dict | None = None) -> pd.DataFrame:
     """One query's result as a DataFrame (a missing table becomes NotMigratedError)."""
-    try:
+    with missing_tables_as_not_migrated(conn):
         result = conn.execute(text(sql), params or {})
-    except DBAPIError as exc:
-        raise_if_not_migrated(exc, conn)
-        raise
     return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
@@ -61,7 +48,7 @@ def read_relevant_srs(engine: Engine, group: str, logical_time: datetime, max_ig
         params = {"g": group, "since": ts_param(conn, since), "t": ts_param(conn, T)}
         frame = read_frame(conn, _RELEVANT_SRS, params)
     for c in SR_TIMESTAMPS:
-        frame[c] = _utc_column(frame[c])
+        frame[c] = utc_column(frame[c], text_format="ISO8601")  # the stored spelling: parsed vectorised
     for c in SR_STRINGS:
         frame[c] = frame[c].astype("str")
     return frame.sort_values("sr_id", ignore_index=True)[list(SR_COLUMNS)]
@@ -86,13 +73,8 @@ def previous_good_rows(
               WHERE d2.dealer_group = d.dealer_group AND d2.dealer_id = d.dealer_id
                 AND d2.dataset = 'vehicles' AND d2.status = 'ok' AND d2.logical_time < :before)
     """).bindparams(bindparam("ids", expanding=True))
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(query, {"g": group, "ids": ids, "before": ts_param(conn, as_utc(before))}).all()
-    except DBAPIError as exc:
-        with engine.connect() as probe:
-            raise_if_not_migrated(exc, probe)
-        raise
+    with missing_tables_as_not_migrated(engine), engine.connect() as conn:
+        rows = conn.execute(query, {"g": group, "ids": ids, "before": ts_param(conn, as_utc(before))}).all()
     for dealer_id, good in rows:
         result[dealer_id] = int(good)
     return result
@@ -105,14 +87,8 @@ def last_applied_run(engine: Engine, group: str) -> AppliedRun | None:
 
 
 def run_is_applied(engine: Engine, group: str, logical_time: datetime) -> bool:
-    run_id = f"{group}:{run_key(logical_time)}"
-    try:
-        with engine.connect() as conn:
-            return conn.execute(text("SELECT 1 FROM etl_runs WHERE run_id = :r"), {"r": run_id}).first() is not None
-    except DBAPIError as exc:
-        with engine.connect() as probe:
-            raise_if_not_migrated(exc, probe)
-        raise
+    with missing_tables_as_not_migrated(engine), engine.connect() as conn:
+        return run_exists(conn, run_id(group, logical_time))
 
 
 def run_history(engine: Engine, group: str, limit: int = 20) -> pd.DataFrame:
