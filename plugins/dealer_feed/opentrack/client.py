@@ -216,7 +216,7 @@ class OpenTrackClient:
         """
         moment = as_utc_datetime(as_of)
         params = {"LookupParms": {"ToDateInInventory": envelope.request_date_time(moment)}}
-        return self._vehicles(self._call(VEHICLE_INVENTORY, dealer, moment, params), dealer)
+        return _with_row_dealer_ids(self._call(VEHICLE_INVENTORY, dealer, moment, params).table, dealer)
 
     def vehicle_lookup(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None,
                        stock_number: str | None = None) -> pa.Table:
@@ -224,7 +224,7 @@ class OpenTrackClient:
         if not vin and not stock_number:
             raise ValueError("vehicle_lookup needs vin or stock_number")
         params = {"LookupParms": {"VIN": vin, "StockNumber": stock_number}}
-        return self._vehicles(self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params), dealer)
+        return _with_row_dealer_ids(self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params).table, dealer)
 
     def parts_inventory(self, dealer: DealerRef, make_code: str, as_of: date | datetime, *,
                         part_number: str | None = None) -> pa.Table:
@@ -242,8 +242,7 @@ class OpenTrackClient:
         """
         moment = as_utc_datetime(as_of)
         params = {"LookupParms": {"VIN": vin, "CreatedDateTimeEnd": envelope.request_date_time(moment)}}
-        table = self._call(OPEN_REPAIR_ORDERS, dealer, moment, params).table
-        return _prepend(table, dealer_id=_row_dealer_ids(dealer, table))
+        return _with_row_dealer_ids(self._call(OPEN_REPAIR_ORDERS, dealer, moment, params).table, dealer)
 
     def customer_lookup(self, dealer: DealerRef, customer_number: str, as_of: date | datetime) -> pa.Table:
         """One customer (zero rows if unknown): dealer_id, then CUSTOMER_COLUMNS."""
@@ -287,9 +286,6 @@ class OpenTrackClient:
             return dict(zip((_dealer_id(d) for d in dealers), pool.map(one, dealers)))
 
     # ----------------------------------------------------------------- one call
-
-    def _vehicles(self, parsed: ParsedResponse, dealer: DealerRef) -> pa.Table:
-        return _prepend(parsed.table, dealer_id=_row_dealer_ids(dealer, parsed.table))
 
     def _call(self, op: Operation, dealer: DealerRef, moment: datetime, params: Mapping[str, Any]) -> ParsedResponse:
         """One operation with retries; raises the typed error of the last attempt."""
@@ -442,10 +438,11 @@ def _dealer_id(dealer: DealerRef) -> str:
     return f"{dealer.enterprise_code}_{dealer.company_number}"
 
 
-def _row_dealer_ids(dealer: DealerRef, table: pa.Table) -> pa.Array:
-    """`{EnterpriseCode}_{row CompanyNumber}` (ARCHITECTURE.md): a foreign row shows as foreign."""
+def _with_row_dealer_ids(table: pa.Table, dealer: DealerRef) -> pa.Table:
+    """`dealer_id` in front, per row `{EnterpriseCode}_{row CompanyNumber}` (ARCHITECTURE.md):
+    a row of another company shows as foreign instead of being attributed to the dealer."""
     company = table.column("company_number")
-    return pc.binary_join_element_wise(pa.scalar(dealer.enterprise_code), company, "_")
+    return _prepend(table, dealer_id=pc.binary_join_element_wise(pa.scalar(dealer.enterprise_code), company, "_"))
 
 
 def _prepend(table: pa.Table, **columns: str | pa.Array | pa.ChunkedArray) -> pa.Table:

@@ -44,6 +44,7 @@ from dealer_feed.simulator.soap import (
     fault_document,
     parse_request,
     result_chunks,
+    soap_version,
 )
 from dealer_feed.simulator.world import FaultRule, World, load_world
 from dealer_feed.simulator.wsdl import wsdl_document
@@ -320,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _soap(self, service: str, body: bytes) -> None:
         content_type = self.headers.get("Content-Type", "")
-        version = "1.2" if "application/soap+xml" in content_type else "1.1"
+        version = soap_version(content_type)
         entry = self.sim.log.start(service=service, soap_version=version)
         try:
             request = parse_request(body, content_type)

@@ -105,9 +105,14 @@ def _text(element: etree._Element | None) -> str:
     return (element.text or "").strip() if element is not None else ""
 
 
+def soap_version(content_type: str) -> str:
+    """The SOAP version a request's Content-Type announces (1.2: application/soap+xml)."""
+    return "1.2" if "application/soap+xml" in content_type else "1.1"
+
+
 def parse_request(body: bytes, content_type: str) -> SoapRequest:
     """Parse a SOAP 1.1/1.2 request; SoapClientFault says what is wrong with it."""
-    version = "1.2" if "application/soap+xml" in content_type else "1.1"
+    version = soap_version(content_type)
     try:
         root = etree.fromstring(body, _SAFE_PARSER)
     except etree.XMLSyntaxError as exc:
