@@ -26,6 +26,7 @@ os.environ.update(
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS": "False",
         "GX_ANALYTICS_ENABLED": "False",
         "DEALER_FEED_DATA_DIR": str(_SESSION_DIR / "data"),
     }

@@ -3,7 +3,6 @@ several conftest.py files exist and which one Python calls `conftest` depends on
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import threading
 from collections.abc import Callable
@@ -42,14 +41,10 @@ def free_port() -> int:
 
 
 def table_hash(engine, table: str) -> str:
-    """sha256 of a table's rows, independent of physical order."""
-    import pandas as pd
-    from sqlalchemy import text
+    """sha256 of a table's rows, independent of physical order (warehouse.reads.table_hash)."""
+    from dealer_feed.warehouse.reads import table_hash as warehouse_table_hash
 
-    with engine.connect() as conn:
-        frame = pd.read_sql_query(text(f"SELECT * FROM {table}"), conn)  # noqa: S608 - table names are ours
-    frame = frame.astype(str).sort_values(list(frame.columns), ignore_index=True)
-    return hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest()
+    return warehouse_table_hash(engine, table)
 
 
 def table_hashes(engine) -> dict[str, str]:

@@ -8,12 +8,13 @@ traceback; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from dealer_feed.config import ConfigError, find_group
+from dealer_feed.config import ConfigError, airflow_defaults, find_group
 from dealer_feed.simulator.world import DEMO_WORLD
 
 
@@ -36,6 +37,23 @@ def _one_line(exc: BaseException) -> str:
     return first
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("dealer-feed-etl")
+    except PackageNotFoundError:  # run from a checkout with plugins/ on the path, not installed
+        return "unknown (not installed)"
+
+
+def _logs_to_stderr() -> None:
+    """Point the log handlers Airflow installed on the root logger at stderr: stdout carries
+    only a command's result (the check table), so it can be piped or diffed."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
 def cmd_simulator(args: argparse.Namespace) -> int:
     from dealer_feed.simulator.server import serve_forever
 
@@ -45,14 +63,16 @@ def cmd_simulator(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from dealer_feed.opentrack.hook import OpenTrackHook
-    from dealer_feed.opentrack.onboarding import all_ok, check_group, format_table
+    from dealer_feed.opentrack.onboarding import check_group, format_table, verdict
 
+    _logs_to_stderr()
     group = find_group(args.group)
     client = OpenTrackHook(args.conn_id or group.connections.opentrack).client()
     rows = check_group(group, client, args.as_of)
     print(format_table(rows))
-    if not all_ok(rows):
-        print(f"dealer-feed check: group {group.group} is missing access it needs (see the fix column)", file=sys.stderr)
+    problem = verdict(group.group, rows)
+    if problem:
+        print(f"dealer-feed check: {problem}", file=sys.stderr)
         return 1
     return 0
 
@@ -61,6 +81,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from dealer_feed.warehouse import engine_from_connection, make_engine
     from dealer_feed.warehouse.migrations import apply
 
+    _logs_to_stderr()
     engine = make_engine(args.url) if args.url else engine_from_connection(args.conn_id)
     applied = apply(engine)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
@@ -90,10 +111,11 @@ def _parse_time(text: str) -> datetime:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dealer-feed", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="SUBCOMMAND")
 
     p = sub.add_parser("simulator", help="serve the OpenTrack simulator until interrupted")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
     p.add_argument("--world", type=Path, default=DEMO_WORLD, help="world YAML file (default: the demo world)")
     p.set_defaults(func=cmd_simulator)
@@ -110,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("demo", help="run the demo group's DAG end to end against the simulator")
-    p.add_argument("--world", type=Path, default=DEMO_WORLD)
+    p.add_argument("--world", type=Path, default=DEMO_WORLD, help="simulator world YAML (default: the demo world)")
     p.add_argument("--days", type=int, default=2, help="number of consecutive daily runs")
     p.add_argument("--first", type=_parse_time, default=datetime(2026, 11, 23, 6, tzinfo=timezone.utc),
                    help="logical date of the first run (UTC)")
@@ -119,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("airflow", help="Airflow UI locally (airflow standalone) with the DAGs and the simulator")
     p.add_argument("--port", type=int, default=None, help="api-server port (default: $DEALER_FEED_AIRFLOW_PORT, "
                    "else 8080 when free, else a free port)")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="api-server address (default: 127.0.0.1)")
     p.add_argument("--world", type=Path, default=DEMO_WORLD, help="simulator world YAML (default: the demo world)")
     p.set_defaults(func=cmd_airflow)
     return parser
@@ -127,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    airflow_defaults()
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)

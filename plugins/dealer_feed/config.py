@@ -34,6 +34,23 @@ METHOD_OF_DATASET = {"vehicles": "Vehicle", "parts": "Parts", "repair_orders": "
 """OpenTrack access method each dataset needs (what the dealership grants)."""
 
 
+IMPORT_ERROR_TRACEBACKS = "False"
+"""Airflow shows a DAG file's import error as the exception's one line, not a traceback: our DAG
+files are two-line stubs, so the line (a ConfigError naming file, field and allowed values) is all
+on-call needs; the dag-processor's log keeps the full traceback. Makefile, docker-compose and the
+tests set the same value."""
+
+
+def airflow_defaults() -> None:
+    """Project-local Airflow settings unless the caller (Makefile, tests, a deployment) set them,
+    so that no command of the project writes outside it (Airflow's own default is ~/airflow)."""
+    os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    os.environ.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS", IMPORT_ERROR_TRACEBACKS)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
 class ConfigError(ValueError):
     """A dealer-group file is invalid. The message names the file and the field."""
 
@@ -177,12 +194,35 @@ class GroupConfig(_Strict):
     settings: IntegrationSettings = IntegrationSettings()
     dealers: tuple[Dealer, ...] = Field(min_length=1)
 
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        """The schedule feeds CronDataIntervalTimetable: refuse here, naming the field, what
+        would otherwise fail inside Airflow (croniter is Airflow's own cron parser)."""
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a cron expression (five fields, UTC, e.g. '0 6 * * *', or @daily)")
+        return value
+
     @model_validator(mode="after")
     def _unique_dealers(self) -> GroupConfig:
         ids = [d.dealer_id for d in self.dealers]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"dealers listed twice: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _settings_name_own_dealers(self) -> GroupConfig:
+        """A settings row for a dealer outside the group can never match: a typo, caught here."""
+        known = set(self.dealer_ids)
+        rows = [("client_dealer", i, r.dealer_id) for i, r in enumerate(self.settings.client_dealer)]
+        rows += [("vehicle_type_mapping", i, r.dealer_id) for i, r in enumerate(self.settings.vehicle_type_mapping)]
+        for table, i, dealer_id in rows:
+            if dealer_id is not None and dealer_id not in known:
+                raise ValueError(f"settings.{table} row {i} names dealer {dealer_id!r}, which is not one of the "
+                                 f"group's dealers ({', '.join(self.dealer_ids)})")
         return self
 
     @property

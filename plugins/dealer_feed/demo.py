@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dealer_feed.config import PROJECT_ROOT
+from dealer_feed.config import PROJECT_ROOT, airflow_defaults
 from dealer_feed.landing import data_dir
 
 DEMO_GROUP = "demo"
@@ -24,14 +24,6 @@ DEMO_GROUP = "demo"
 EXAMPLE_SQL = """SELECT dealer_id, status, count(*) AS service_requests
 FROM service_requests WHERE dealer_group = 'demo'
 GROUP BY dealer_id, status ORDER BY dealer_id, status;"""
-
-
-def airflow_defaults() -> None:
-    """Project-local Airflow settings, unless the caller (Makefile, tests) set them."""
-    os.environ.setdefault("AIRFLOW_HOME", str(PROJECT_ROOT / ".airflow"))
-    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(PROJECT_ROOT / "dags"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
 def connection_env(opentrack_url: str, username: str, password: str, warehouse_url: str) -> dict[str, str]:
@@ -86,23 +78,38 @@ def run_demo(world: Path, days: int, first: datetime) -> int:
     warehouse_url = f"sqlite:///{warehouse_file}"
     dates = [first + timedelta(days=i) for i in range(days)]
     task_log = data_dir() / "demo-airflow.log"
-    task_log.unlink(missing_ok=True)
+    engine = make_engine(warehouse_url)
     states = []
     with start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
         vendor = sim.world.vendors[0]
         os.environ.update(connection_env(sim.url, vendor.username, vendor.password.get_secret_value(), warehouse_url))
         with output_to(task_log):
+            print(f"\n===== dealer-feed demo, {len(dates)} run(s) from {dates[0]:%Y-%m-%d %H:%M} UTC =====", flush=True)
             dag = group_dag(DEMO_GROUP)
         for moment in dates:
             print(f"running DAG dealer_feed_{DEMO_GROUP} for feed time {moment:%Y-%m-%d %H:%M} UTC ...", end=" ", flush=True)
+            before = _applied_runs(engine)
             with output_to(task_log):
                 states.append(str(dag.test(logical_date=moment).state))
-            print(states[-1])
-    print(f"simulator stopped; Airflow task logs: {task_log}\n")
-    print(reads.format_run_summary(make_engine(warehouse_url), DEMO_GROUP))
-    print(f"\nWarehouse: {warehouse_file}\nTry:  sqlite3 {warehouse_file} \"{' '.join(EXAMPLE_SQL.split())}\"")
+            note = "" if _applied_runs(engine) - before else " (already applied: this rerun changed nothing)"
+            print(states[-1] + note)
+    print(f"simulator stopped; Airflow task logs (appended per demo): {task_log}\n")
+    print(reads.format_run_summary(engine, DEMO_GROUP))
+    print(f"\nWarehouse content hash (business tables, rows sorted): {reads.content_hash(engine)}")
+    print(f"Warehouse: {warehouse_file}\nTry:  sqlite3 {warehouse_file} \"{' '.join(EXAMPLE_SQL.split())}\"")
     if any(state != "success" for state in states):
         print(f"dealer-feed demo: runs ended {states}; see the task logs above", file=sys.stderr)
         return 1
     return 0
+
+
+def _applied_runs(engine) -> set[str]:
+    """Run ids already in the warehouse ledger (none before the first migrate)."""
+    from dealer_feed.warehouse import reads
+    from dealer_feed.warehouse.errors import NotMigratedError
+
+    try:
+        return set(reads.run_history(engine, DEMO_GROUP, limit=1000)["run_id"])
+    except NotMigratedError:
+        return set()

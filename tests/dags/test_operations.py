@@ -62,10 +62,10 @@ def test_broken_group_file_is_an_import_error_of_its_stub_only(tmp_path, monkeyp
     assert set(bag.dag_ids) == {"dealer_feed_alpha", "dealer_feed_gamma"}
     assert list(bag.import_errors) == [str(dags / "dealer_feed_broken.py")]
     error = bag.import_errors[str(dags / "dealer_feed_broken.py")]
+    assert len(error.strip().splitlines()) == 1, f"a config error is one line, not a traceback: {error}"
     last = error.strip().splitlines()[-1]
     # one line naming the file, the field and the allowed values
-    assert "ConfigError" in last
-    assert str(groups / "broken.yaml") in last
+    assert last.startswith(str(groups / "broken.yaml"))
     assert "settings.auto_close.mode" in last
     assert "'never', 'immediately' or 'after_n_days'" in last
     # the per-group schedule is honoured

@@ -25,20 +25,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     )
 
 
-@pytest.mark.parametrize("sub", ["simulator", "check", "migrate", "demo"])
+@pytest.mark.parametrize("sub", ["simulator", "check", "migrate", "demo", "airflow"])
 def test_every_subcommand_has_help(sub):
     result = run_cli(sub, "--help")
     assert result.returncode == 0
     assert result.stdout.startswith(f"usage: dealer-feed {sub}")
+    flags = [line for line in result.stdout.splitlines() if line.strip().startswith("--") and line.strip() != "--help"]
+    undocumented = [f for f in flags if len(f.split()) < 2 and "-h, --help" not in f]
+    assert not undocumented, f"flags without help text: {undocumented}"
+
+
+def test_version():
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.startswith("dealer-feed ")
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit 1 and one `dealer-feed CMD:` error line, last on stderr (log lines may precede it), no traceback."""
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
+    errors = [line for line in lines if line.startswith("dealer-feed ")]
+    assert errors == lines[-1:], result.stderr
     assert "Traceback" not in result.stderr
     for fragment in fragments:
-        assert fragment in lines[0]
+        assert fragment in errors[0]
 
 
 def test_unknown_group_is_one_clear_line():
@@ -61,8 +72,10 @@ def test_check_against_the_simulator(tmp_path):
     assert ok.returncode == 0, ok.stderr
     for dealer in ("ZE_ZE7", "ZE_ZE8", "ZE_ZE9"):
         assert dealer in ok.stdout
+    assert ok.stdout.startswith("dealer  server"), "stdout is the table only; log lines go to stderr"
+    assert "OpenTrack VehicleLookup" in ok.stderr
     assert "5/5" in ok.stdout
-    assert_one_line_error(bad, "group demo is missing access")
+    assert_one_line_error(bad, "group demo: 5 of 5 dealer methods not ok: 5 auth_failed", "credentials were refused")
     assert "wrong" not in bad.stdout + bad.stderr
 
 
@@ -70,8 +83,28 @@ def test_unreachable_service_fails_the_check():
     conn = {"conn_type": "opentrack", "host": "http://127.0.0.1:9/", "login": "x", "password": "y",
             "extra": {"max_attempts": 1, "timeout": 2}}
     result = run_cli("check", "demo", "--as-of", "2026-11-23", env={"AIRFLOW_CONN_OPENTRACK_DEFAULT": json.dumps(conn)})
-    assert_one_line_error(result, "missing access")
+    assert_one_line_error(result, "5 unreachable (OpenTrack did not answer", "check the connection's host")
+    assert "missing access" not in result.stderr
     assert "unreachable" in result.stdout
+
+
+def test_cli_writes_nothing_outside_the_project(tmp_path):
+    """Run outside `make` (no AIRFLOW_HOME), Airflow would create ~/airflow: the CLI keeps it in the project."""
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"} | {"HOME": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "dealer_feed", "check", "demo"], capture_output=True, text=True,
+                            env=env | {"PYTHONPATH": str(ROOT / "plugins")}, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and "opentrack_default" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ("schedule: 'every day'\n", "is not a cron expression"),
+    ("settings:\n  client_dealer:\n    - {client: C, sr_type: R, dealer_id: ZE_ZE8}\n", "not one of the group's dealers"),
+])
+def test_check_refuses_an_invalid_group_file(tmp_path, body, fragment):
+    (tmp_path / "broken.yaml").write_text("dealers:\n  - {enterprise_code: ZE, company_number: ZE7}\n" + body)
+    result = run_cli("check", "broken", env={"DEALER_FEED_GROUPS_DIR": str(tmp_path)})
+    assert_one_line_error(result, "broken.yaml", fragment)
 
 
 def test_migrate_twice_by_url(tmp_path):
@@ -99,3 +132,21 @@ def test_simulator_subcommand_prints_its_url_and_serves(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_demo_twice_says_already_applied_and_keeps_its_hash(tmp_path, airflow_db):
+    """`make demo` run twice: the second run says on the console that nothing changed, prints the
+    same warehouse content hash, and the Airflow log keeps both demos' lines (appended)."""
+    env = {"DEALER_FEED_DATA_DIR": str(tmp_path)}
+    first = run_cli("demo", env=env, timeout=600)
+    second = run_cli("demo", env=env, timeout=600)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "already applied" not in first.stdout
+    assert second.stdout.count("success (already applied: this rerun changed nothing)") == 2
+
+    def hash_of(out: str) -> str:
+        return next(line for line in out.splitlines() if line.startswith("Warehouse content hash")).split()[-1]
+
+    assert len(hash_of(first.stdout)) == 64 and hash_of(first.stdout) == hash_of(second.stdout)
+    assert (tmp_path / "demo-airflow.log").read_text().count("===== dealer-feed demo,") == 2

@@ -111,6 +111,24 @@ def all_ok(rows: Sequence[CheckRow]) -> bool:
     return all(row.ok for row in rows)
 
 
+def verdict(group: str, rows: Sequence[CheckRow]) -> str | None:
+    """One line saying what stops the group, by cause (None when everything is ok): an
+    unreachable service is a connection or network problem, not access the dealership must add."""
+    bad = [r for r in rows if not r.ok]
+    if not bad:
+        return None
+    causes = {
+        "unreachable": "OpenTrack did not answer: check the connection's host and the network",
+        "auth_failed": "the vendor's credentials were refused: check the connection's login and password",
+        "unknown_dealer": "OpenTrack does not know the dealer: check enterprise code, company number and server",
+        "not_granted": "missing access: the dealership must grant the method",
+    }
+    found = [f"{sum(r.status == s for r in bad)} {s} ({why})" for s, why in causes.items() if any(r.status == s for r in bad)]
+    others = sum(r.status not in causes for r in bad)
+    found += [f"{others} error(s)"] if others else []
+    return f"group {group}: {len(bad)} of {len(rows)} dealer methods not ok: {'; '.join(found)}; see the fix column"
+
+
 def _day(value: date | None, empty: str) -> str:
     return value.isoformat() if value else empty
 
