@@ -20,7 +20,9 @@ Columns whose existing rule already implies the limit get no second rule: `vin`
 
 What GX sees: one boolean `<column>__fits` column per limited column in the check frame
 (False where a value is present and does not fit), computed here with Arrow kernels, and
-one `ExpectColumnValuesToBeInSet [True]` per rule, like the `__parses` columns.
+one `ExpectColumnValuesToBeInSet [True]` per rule, like the `__parses` columns. A limit
+rule whose column has no False in the batch cannot fail, so GX is not asked for it
+(`rules_that_can_fail`): the rules cost nothing until a value is too long.
 """
 
 from __future__ import annotations
@@ -155,6 +157,24 @@ def limits_for(dataset: str, schema: pa.Schema) -> tuple[Limit, ...]:
 
 def limit_rules(limits: tuple[Limit, ...]) -> tuple[Rule, ...]:
     return tuple(limit.rule for limit in limits)
+
+
+EXAMPLE_CHARS = 80
+
+
+def shown(value: Any) -> str:
+    """A failing value as an example in logs and reports: its repr, cut after EXAMPLE_CHARS
+    characters with its length (a 10,240-character stock number must not flood the log)."""
+    if isinstance(value, str) and len(value) > EXAMPLE_CHARS:
+        return f"{value[:EXAMPLE_CHARS]!r}... ({len(value):,} characters)"
+    return repr(value)
+
+
+def rules_that_can_fail(rules: tuple[Rule, ...], limits: tuple[Limit, ...], check: dict[str, Any]) -> list[int]:
+    """Positions in `rules` of the rules GX must evaluate: all but the limit rules whose
+    `__fits` column holds no False (the common case: no value is too long)."""
+    vacuous = {lim.rule_name for lim in limits if bool(np.all(check[fits_column(lim.column)]))}
+    return [i for i, rule in enumerate(rules) if rule.name not in vacuous]
 
 
 def add_fits_columns(check: dict[str, Any], typed: pa.Table, limits: tuple[Limit, ...]) -> None:

@@ -112,3 +112,25 @@ def test_parts_key_is_limited():
 def test_absent_values_are_not_too_long(value):
     result = validate_vehicle_batches({D7: table([row(0, make=value)])}, group=make_group(), logical_time=T)[D7]
     assert result.rule_counts["make_too_long"] == 0
+
+
+def test_gx_is_asked_only_for_limit_rules_that_can_fail():
+    from dealer_feed.validation import core
+
+    asked: list[list[str]] = []
+
+    def recording(check, name, rules):
+        asked.append([r.name for r in rules])
+        return core.run_suite(check, name, rules)
+
+    group = make_group()
+    plan = core._vehicle_plan(group, T.year)
+    clean = core._validate(plan, {D7: table([row(0), row(1)])}, group, T, runner=recording)[D7]
+    huge = core._validate(plan, {D7: table([row(0), row(1, stock_number="S" * 10_240)])}, group, T, runner=recording)[D7]
+    limit_rules = {lim.rule_name for lim in plan.limits}
+    assert not limit_rules & set(asked[0])
+    assert limit_rules & set(asked[1]) == {"stock_number_too_long"}
+    assert set(clean.rule_counts) == set(huge.rule_counts) == {r.name for r in plan.rules}  # every rule reported
+    assert huge.rule_counts["stock_number_too_long"] == 1 and not any(clean.rule_counts.values())
+    [example] = huge.examples["stock_number_too_long"]
+    assert example.endswith("... (10,240 characters)") and len(example) < 120
