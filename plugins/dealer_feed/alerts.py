@@ -160,6 +160,30 @@ def build_alert(context: dict[str, Any]) -> Alert:
     )
 
 
+def watcher_message(group: str, run_id: str, failed_dealers: list[str], load_result: dict[str, Any] | None) -> str:
+    """What the `watcher` task says when a task of the run failed, from what actually happened:
+    it only says the other dealers loaded when `load` succeeded (`load_result` is its XCom
+    return value, None when it failed or never ran)."""
+    dealers = list(dict.fromkeys(failed_dealers))
+    failed = f"dealer(s) {', '.join(dealers)} failed" if dealers else "a task failed"
+    if load_result:
+        if load_result.get("status") == "already_applied":
+            outcome = "The run's load had already been applied earlier"
+        else:
+            outcome = "The other dealers loaded" if dealers else "The run loaded"
+        return (
+            f"group {group} run {run_id}: {failed}. {outcome}; a failed dealer's service requests were left "
+            "untouched and its inventory is picked up by the next run that extracts it (each feed is a full "
+            "snapshot). Fix the cause named in the failed task's log; docs/RUNBOOK.md lists every error."
+        )
+    return (
+        f"group {group} run {run_id}: {failed}, and nothing of this run was loaded: task `load` did not succeed "
+        "(it failed, or did not run). Later runs' loads wait for this one (depends_on_past). Fix the cause named "
+        "in the failed task's log (the load's own log when it failed), then clear that task; docs/RUNBOOK.md "
+        "lists every error."
+    )
+
+
 def _webhook_url(conn: Any) -> str:
     host = (conn.host or "").strip()
     extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}

@@ -137,9 +137,14 @@ def build_dag(group_name: str):
     def dealer_feed():
         @task(execution_timeout=timedelta(minutes=5))
         def migrate() -> list[str]:
+            """Applies pending migrations (owner role); with none pending it only reads the version,
+            so the loader role runs it too. A role that may not migrate fails at once (fix line)."""
             from dealer_feed.warehouse.migrations import apply
 
-            return apply(_warehouse_engine(cfg))
+            try:
+                return apply(_warehouse_engine(cfg))
+            except Exception as exc:
+                _fail_permanent(exc)
 
         @task(map_index_template="{{ dealer_batch }}")
         def extract_validate(dealer_ids: list[str]) -> list[dict[str, Any]]:
@@ -187,15 +192,12 @@ def build_dag(group_name: str):
             """Fail the run when any task failed. Airflow judges a run by its last task
             (`load`), which still succeeds when one dealer failed and the others loaded;
             this keeps such a run red until the failed task is cleared and succeeds."""
-            ctx = _run_context(cfg, get_current_context())
-            failed = [s for s in pipeline.dealer_statuses(ctx) if s["status"] == "failed"]
-            names = ", ".join(s["dealer_id"] for s in failed) or "see the failed task"
-            raise AirflowFailException(
-                f"group {cfg.group} run {ctx.run_id}: a task failed ({names}). The other dealers loaded; a failed "
-                "dealer's service requests were left untouched and its inventory is picked up by the next run "
-                "that extracts it (each feed is a full snapshot). Fix the cause named in the failed task's log; "
-                "docs/RUNBOOK.md lists every error."
-            )
+            context = get_current_context()
+            ctx = _run_context(cfg, context)
+            failed = [s["dealer_id"] for s in pipeline.dealer_statuses(ctx) if s["status"] == "failed"]
+            # The load's return value is in XCom only when `load` succeeded.
+            loaded = context["ti"].xcom_pull(task_ids="load")
+            raise AirflowFailException(alerts.watcher_message(cfg.group, ctx.run_id, failed, loaded))
 
         batches = extract_validate.expand(dealer_ids=cfg.dealer_batches())
         migrate() >> batches

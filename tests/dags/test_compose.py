@@ -21,6 +21,7 @@ from support import ROOT
 from dealer_feed.config import group_files, load_group
 
 COMPOSE = ROOT / "docker-compose.yaml"
+INIT_ROLES = ROOT / "include" / "warehouse" / "docker-init-roles.sh"
 AIRFLOW_COMPONENTS = {
     "airflow-apiserver": "api-server",
     "airflow-scheduler": "scheduler",
@@ -135,12 +136,17 @@ def test_connections_every_group_reads(services, raw):
     assert warehouse["conn_type"] == "postgres"
     assert warehouse["host"] == "warehouse", "the warehouse is its own PostgreSQL, not Airflow's metadata DB"
     wh_env = _env(services["warehouse"])
-    assert warehouse["schema"] == wh_env["POSTGRES_DB"] and warehouse["login"] == wh_env["POSTGRES_USER"]
-    assert warehouse["password"] == wh_env["POSTGRES_PASSWORD"]
+    assert warehouse["schema"] == wh_env["POSTGRES_DB"]
+    # the DAGs connect as the loader login the init script creates, never as the owner (superuser)
+    assert warehouse["login"] != wh_env["POSTGRES_USER"]
+    assert warehouse["password"] == wh_env["WAREHOUSE_LOADER_PASSWORD"]
+    assert f"CREATE ROLE {warehouse['login']} LOGIN PASSWORD %L IN ROLE dealer_feed_loader" in INIT_ROLES.read_text()
     # credentials are variables in the file, never literals
     common = raw["x-airflow-common"]["environment"]
     assert "${OPENTRACK_PASSWORD" in common["AIRFLOW_CONN_OPENTRACK_DEFAULT"]
-    assert "${WAREHOUSE_PASSWORD" in common["AIRFLOW_CONN_DEALER_FEED_WAREHOUSE"]
+    assert "${WAREHOUSE_LOADER_PASSWORD" in common["AIRFLOW_CONN_DEALER_FEED_WAREHOUSE"]
+    for name in ("WAREHOUSE_OWNER_PASSWORD", "WAREHOUSE_LOADER_PASSWORD", "WAREHOUSE_ANALYST_PASSWORD"):
+        assert f"${{{name}" in json.dumps(raw["services"]["warehouse"]["environment"]), name
     assert "${AIRFLOW_JWT_SECRET" in common["AIRFLOW__API_AUTH__JWT_SECRET"]
 
 
@@ -156,6 +162,8 @@ def test_healthchecks_and_dependencies(services):
     worker_deps = services["airflow-worker"]["depends_on"]
     for dep in ("redis", "postgres", "warehouse", "opentrack-simulator", "airflow-apiserver"):
         assert worker_deps[dep]["condition"] == "service_healthy", dep
+    # the owner has migrated before any worker runs a DAG as the loader
+    assert worker_deps["warehouse-migrate"]["condition"] == "service_completed_successfully"
     for name in AIRFLOW_COMPONENTS:
         assert services[name]["depends_on"]["airflow-init"]["condition"] == "service_completed_successfully"
     assert _env(services["airflow-init"])["_AIRFLOW_DB_MIGRATE"] == "true"
@@ -176,3 +184,58 @@ def test_docker_compose_config_accepts_the_file():
     result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_warehouse_roles_as_compose_sets_them_up(tmp_path):
+    """What the `warehouse` and `warehouse-migrate` services do, on the tests' PostgreSQL (no Docker):
+    the init script creates the logins, the owner migrates with the service's command; then the
+    DAGs' login runs `migrate` (a no-op: it may not create tables) and writes rows, and the
+    analyst login reads the views and writes nothing."""
+    import os
+
+    import psycopg
+    import sqlalchemy as sa
+
+    import pgserver
+    from dealer_feed import cli
+    from dealer_feed.warehouse import make_engine
+    from dealer_feed.warehouse.migrations import apply
+
+    services = _interpolate(yaml.safe_load(COMPOSE.read_text())["services"])
+    server = pgserver.get_server()
+    database = "compose_roles"
+    server.create_database(database)
+    env = {**os.environ, **_env(services["warehouse"]), "POSTGRES_USER": server.user, "POSTGRES_DB": database,
+           "PGHOST": server.host, "PGPORT": str(server.port), "PATH": f"{pgserver.find_bindir()}:{os.environ['PATH']}"}
+    for _ in range(2):  # safe to run twice (roles are cluster-wide: another database may have them)
+        result = subprocess.run(["bash", str(INIT_ROLES)], env=env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+    migrate = services["warehouse-migrate"]
+    argv = [*migrate["entrypoint"], *migrate["command"]]
+    assert argv[:4] == ["python", "-m", "dealer_feed", "migrate"]
+    url = argv[argv.index("--url") + 1]
+    assert url.startswith(f"postgresql+psycopg://{_env(services['warehouse'])['POSTGRES_USER']}@warehouse:5432/")
+    assert cli.main(["migrate", "--url", server.url(database)]) == 0  # the owner (here: the server's superuser)
+
+    conn = json.loads(_env(services["airflow-worker"])["AIRFLOW_CONN_DEALER_FEED_WAREHOUSE"])
+    loader = make_engine(server.url(database).replace(f"://{server.user}@", f"://{conn['login']}@"))
+    analyst = make_engine(server.url(database).replace(f"://{server.user}@", "://analyst@"))
+    try:
+        assert apply(loader) == []
+        with loader.begin() as c:
+            c.exec_driver_sql("INSERT INTO etl_runs (run_id, dealer_group, logical_time, status, load_started_at, "
+                              "loaded_at, load_seconds) VALUES ('g:1', 'g', '2026-01-01', 'success', '2026-01-01', "
+                              "'2026-01-01', 0)")
+        with analyst.connect() as c:
+            assert c.exec_driver_sql("SELECT count(*) FROM v_run_history").scalar() == 1
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), analyst.begin() as c:
+            c.exec_driver_sql("DELETE FROM etl_runs")
+        with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), loader.begin() as c:
+            c.exec_driver_sql("CREATE TABLE loader_scratch (id INTEGER)")
+    finally:
+        loader.dispose()
+        analyst.dispose()
+        server.drop_database(database)
+        with psycopg.connect(server.dsn(), autocommit=True) as admin:
+            admin.execute("DROP ROLE IF EXISTS airflow_dealer_feed")
+            admin.execute("DROP ROLE IF EXISTS analyst")

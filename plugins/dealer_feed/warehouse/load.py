@@ -33,12 +33,18 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from dealer_feed.landing import as_utc, run_id
 from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param
 from dealer_feed.warehouse.engine import safe_url, write_transaction
-from dealer_feed.warehouse.errors import LoadDataError, NotMigratedError, RunOrderError, WarehouseError
+from dealer_feed.warehouse.errors import (
+    LoadDataError,
+    NotMigratedError,
+    RunOrderError,
+    WarehouseError,
+    typed_db_error,
+)
 
 log = logging.getLogger(__name__)
 
@@ -436,23 +442,31 @@ def apply_run(
                 },
             )
             step("before_commit", conn)
-    except IntegrityError as exc:
-        raise LoadDataError(
-            f"run {run.run_id} violates a warehouse constraint and was not loaded: {_first_line(exc.orig)}"
-        ) from exc
-    except DBAPIError as exc:
-        if exc.connection_invalidated:
+    except Exception as exc:
+        if isinstance(exc, DBAPIError):
+            raise_if_not_migrated(exc, engine)
+        typed = _typed_load_error(exc, run)
+        if typed is None:
             raise
-        raise_if_not_migrated(exc, engine)
-        raise
+        raise typed from exc
     timings["commit"] = time.perf_counter() - mark[0]
     result = LoadResult(run.run_id, "applied", rows, time.perf_counter() - started)
     log.info("%s; phases: %s", result, ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
     return result
 
 
-def _first_line(orig: BaseException | None) -> str:
-    return str(orig).strip().splitlines()[0] if orig is not None and str(orig).strip() else repr(orig)
+def _typed_load_error(exc: BaseException, run: RunToLoad) -> WarehouseError | None:
+    """A database error of the load, typed by warehouse.errors: a rejected value or constraint is
+    permanent (the same files fail again) with a fix line; a lost connection is transient."""
+    return typed_db_error(
+        exc,
+        action=f"load of run {run.run_id} (group {run.group}; nothing was written)",
+        data_fix=(
+            "a row in this run's change files does not fit {place} (or breaks a constraint); validation should "
+            "have quarantined it (docs/VALIDATION.md, warehouse-fit rules). Correct the rule or the data, then "
+            "clear this run's extract_validate tasks with downstream (docs/RUNBOOK.md, WarehouseDataError)."
+        ),
+    )
 
 
 __all__ = ["AppliedRun", "LoadResult", "RunToLoad", "WarehouseError", "apply_run"]

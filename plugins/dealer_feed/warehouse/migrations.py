@@ -12,7 +12,12 @@ DAG's first task call it):
   the busy timeout), so of two DAGs migrating at once one applies and the other then
   finds nothing to do;
 - all or nothing: DDL is transactional on both dialects, so a failing file leaves the
-  schema at the previous version.
+  schema at the previous version;
+- read-only when up to date: it first reads `schema_version` (no lock, no DDL) and returns
+  when nothing is pending, so the DAG's `migrate` task succeeds for the loader role, which
+  may read but not create tables. Only the owner role applies migrations: when some are
+  pending and the role may not apply them, `MigrationPermissionError` (permanent) says to
+  run `dealer-feed migrate` as the owner.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 from dealer_feed.config import SQL_DIR
 from dealer_feed.warehouse._frames import ts_param
 from dealer_feed.warehouse.engine import safe_url, write_transaction
-from dealer_feed.warehouse.errors import WarehouseError
+from dealer_feed.warehouse.errors import INSUFFICIENT_PRIVILEGE, MigrationPermissionError, WarehouseError, sqlstate
 
 log = logging.getLogger(__name__)
 
@@ -148,19 +153,42 @@ def _applied(conn: Connection) -> dict[str, str]:
     return dict(conn.execute(text("SELECT version, checksum FROM schema_version")).all())
 
 
-def applied_versions(engine: Engine) -> list[str]:
-    """Versions recorded in schema_version (empty when the warehouse was never migrated)."""
+def _read_applied(engine: Engine) -> dict[str, str]:
+    """{version: checksum} of schema_version, read without a lock (empty when never migrated)."""
     from sqlalchemy import inspect
 
     if not inspect(engine).has_table("schema_version"):
-        return []
+        return {}
     with engine.connect() as conn:
-        return sorted(_applied(conn))
+        return _applied(conn)
+
+
+def applied_versions(engine: Engine) -> list[str]:
+    """Versions recorded in schema_version (empty when the warehouse was never migrated)."""
+    return sorted(_read_applied(engine))
+
+
+def _warn_changed(migrations: list[Migration], applied: dict[str, str]) -> None:
+    for m in migrations:
+        if m.version in applied and applied[m.version] != m.checksum:
+            log.warning("migration %s changed after it was applied (checksum differs); not re-applied", m.version)
 
 
 def pending(engine: Engine, directory: Path = MIGRATIONS_DIR) -> list[str]:
     done = set(applied_versions(engine))
     return [m.version for m in discover(engine.dialect.name, directory) if m.version not in done]
+
+
+def _permission_error(engine: Engine, todo: list[Migration], exc: BaseException) -> MigrationPermissionError:
+    user = engine.url.username or "the connection's role"
+    owner_url = safe_url(engine.url.set(username="OWNER", password=None))
+    return MigrationPermissionError(
+        f"warehouse {safe_url(engine.url)}: migration(s) {', '.join(m.version for m in todo)} pending and role "
+        f"{user} may not apply them ({str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}); only the owner role "
+        "migrates, the loader role only runs the DAG. Nothing was applied.",
+        fix=f"run `dealer-feed migrate --url {owner_url}` as the owner role (the database owner), then clear the "
+            "migrate task.",
+    )
 
 
 def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIONS_DIR) -> list[str]:
@@ -171,6 +199,15 @@ def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIO
     migrations = discover(dialect, directory)
     if upto is not None:
         migrations = [m for m in migrations if m.number <= int(upto)]
+    try:
+        applied_before = _read_applied(engine)
+    except DBAPIError as exc:
+        raise WarehouseError(f"cannot read the schema version of the warehouse at {safe_url(engine.url)}: {exc.orig}") from exc
+    todo = [m for m in migrations if m.version not in applied_before]
+    if not todo:  # up to date: no lock, no DDL (the loader role may run this)
+        _warn_changed(migrations, applied_before)
+        log.info("warehouse %s: schema up to date", safe_url(engine.url))
+        return []
     done: list[str] = []
     try:
         with write_transaction(engine) as conn:
@@ -179,14 +216,15 @@ def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIO
             applied = _applied(conn)
             for m in migrations:
                 if m.version in applied:
-                    if applied[m.version] != m.checksum:
-                        log.warning("migration %s changed after it was applied (checksum differs); not re-applied", m.version)
+                    _warn_changed([m], applied)
                     continue
                 for statement in split_statements(m.sql):
                     try:
                         _execute_raw(conn, statement)
                     except Exception as exc:  # noqa: BLE001 - the driver's own error types
                         orig = getattr(exc, "orig", exc)
+                        if sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
+                            raise _permission_error(engine, todo, exc) from exc
                         raise WarehouseError(
                             f"migration {m.version} failed on {safe_url(engine.url)}: {orig}; nothing was applied"
                         ) from exc
@@ -196,6 +234,8 @@ def apply(engine: Engine, *, upto: str | None = None, directory: Path = MIGRATIO
                 )
                 done.append(m.version)
     except DBAPIError as exc:
+        if sqlstate(exc) == INSUFFICIENT_PRIVILEGE:
+            raise _permission_error(engine, todo, exc) from exc
         raise WarehouseError(f"cannot migrate the warehouse at {safe_url(engine.url)}: {exc.orig}") from exc
     if done:
         log.info("warehouse %s: applied %s", safe_url(engine.url), ", ".join(done))

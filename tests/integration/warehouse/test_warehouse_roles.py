@@ -89,3 +89,62 @@ def test_loader_role_can_load(pg_warehouse):
     assert apply_run(pg_warehouse, scenario()[2]).status == "applied"
     with pg_warehouse.connect() as conn:
         assert conn.exec_driver_sql("SELECT current_user").scalar() == "dealer_feed_loader"
+
+
+@pytest.fixture
+def login_in(pg_warehouse):
+    """make(role) -> an Engine logged in as a new LOGIN role that is a member of `role` (dropped after)."""
+    made: list[str] = []
+
+    def make(role: str):
+        name = f"{role.removeprefix('dealer_feed_')}_login_{len(made)}"
+        with pg_warehouse.connect() as conn, conn.begin():
+            conn.exec_driver_sql(f"DROP ROLE IF EXISTS {name}")
+            conn.exec_driver_sql(f"CREATE ROLE {name} LOGIN IN ROLE {role}")
+        made.append(name)
+        return make_engine(pg_warehouse.url.set(username=name))
+
+    yield make
+    pg_warehouse.dispose()
+    with pg_warehouse.connect() as conn, conn.begin():
+        for name in made:
+            conn.exec_driver_sql(f"DROP OWNED BY {name}")
+            conn.exec_driver_sql(f"DROP ROLE {name}")
+
+
+def test_loader_role_runs_migrate_on_an_up_to_date_warehouse(pg_warehouse, login_in):
+    """Defect 2 of issue 14: the DAG's migrate task ran CREATE TABLE schema_version as the loader
+    and failed with `permission denied for schema public`. Up to date, it now only reads."""
+    loader = login_in("dealer_feed_loader")
+    with pg_warehouse.connect() as conn:
+        before = conn.exec_driver_sql("SELECT version, applied_at FROM schema_version ORDER BY 1").all()
+    assert apply(loader) == []
+    assert apply(loader) == []
+    with pg_warehouse.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version, applied_at FROM schema_version ORDER BY 1").all() == before
+    loader.dispose()
+
+
+@pytest.mark.parametrize("role", ["dealer_feed_loader", "dealer_feed_analyst"])
+def test_pending_migrations_need_the_owner(pg_warehouse, login_in, tmp_path, role):
+    """Pending migrations and a role that may not apply them: a permanent error whose fix runs
+    `dealer-feed migrate` as the owner; after the owner migrated, the role's migrate is a no-op."""
+    from dealer_feed.warehouse.errors import MigrationPermissionError
+    from dealer_feed.warehouse.migrations import MIGRATIONS_DIR
+
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    (tmp_path / "0099_extra.sql").write_text("CREATE TABLE IF NOT EXISTS extra_table (id INTEGER PRIMARY KEY);\n")
+    engine = login_in(role)
+    with pytest.raises(MigrationPermissionError) as err:
+        apply(engine, directory=tmp_path)
+    assert err.value.transient is False
+    assert "0099_extra" in str(err.value) and "permission denied" in str(err.value)
+    assert err.value.fix.startswith("run `dealer-feed migrate --url postgresql+psycopg://OWNER@")
+    assert "as the owner role" in err.value.fix
+    from dealer_feed.alerts import fix_line
+
+    assert fix_line(err.value) == err.value.fix
+    assert apply(pg_warehouse, directory=tmp_path) == ["0099_extra"]
+    assert apply(engine, directory=tmp_path) == []
+    engine.dispose()
