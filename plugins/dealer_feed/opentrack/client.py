@@ -491,9 +491,6 @@ class OpenTrackClient:
             fix = (f"the dealership must extend or clear Access Ends of the {context['method']} method for this "
                    f"vendor under Data Exchange > OpenTrack (it ended {window.ends}), or add the method again "
                    f"with Access Begins on or before {run_date.isoformat()}")
-        elif kind == "ended":
-            fix = (f"the dealership's grant of the {context['method']} method for this vendor has expired: it must "
-                   f"extend Access Ends under Data Exchange > OpenTrack to on or after {run_date.isoformat()}")
         elif kind == "not_begun" and window and window.begins:
             fix += f" (it is set to {window.begins})"
         return AccessNotGrantedError(
