@@ -24,7 +24,8 @@ from dealer_feed.opentrack.errors import AuthenticationError, OpenTrackError, Un
 
 CLIENT_OPTIONS: dict[str, type] = {
     "timeout": float, "max_attempts": int, "max_wait_seconds": float, "requests_per_second": float,
-    "max_concurrency": int, "backoff_seconds": float, "max_backoff_seconds": float, "soap_version": str, "transport": str,
+    "max_concurrency": int, "backoff_seconds": float, "max_backoff_seconds": float, "soap_version": str,
+    "transport": str,
 }
 """Connection extras passed to OpenTrackClient, with their types (extras are often strings)."""
 

@@ -264,7 +264,8 @@ class ResultParser:
         if root.tag not in (f"{{{SOAP11}}}Envelope", f"{{{SOAP12}}}Envelope"):
             raise ResponseParseError(f"response is not a SOAP envelope (root element {root.tag!r})")
         if not self._container_seen and self.fault is None:
-            raise UnexpectedElementError(_payload_name(root), f"the SOAP Body (expected <{self.spec.operation}Response>)")
+            raise UnexpectedElementError(_payload_name(root),
+                                         f"the SOAP Body (expected <{self.spec.operation}Response>)")
         unknown = {_local(str(tag)): n for tag, n in self.unknown.items()}
         lines = self._line_rows.table() if self._line_rows is not None else None
         return ParsedResponse(self._rows.table(), self.errors, self.window, self.fault, unknown, lines)

@@ -22,9 +22,6 @@ FIXTURES = Path(__file__).parents[2] / "fixtures" / "opentrack"
 SOAP_OPEN = '<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
 SOAP_CLOSE = "</soap:Body></soap:Envelope>"
 OPERATIONS = ("VehicleInventory", "VehicleLookup", "PartsInventory", "OpenRepairOrderLookup", "CustomerLookup")
-PER_AREA_SERVICE = {"VehicleInventory": "VehicleAPI.asmx", "VehicleLookup": "VehicleAPI.asmx",
-                    "PartsInventory": "PartsAPI.asmx", "OpenRepairOrderLookup": "ServiceAPI.asmx",
-                    "CustomerLookup": "CustomerAPI.asmx"}
 
 
 def wrap(payload: str, operation: str, transport: str) -> bytes:
