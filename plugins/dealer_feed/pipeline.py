@@ -87,6 +87,11 @@ class RunContext:
 # --------------------------------------------------------------------------- extract
 
 
+LINES_FILE = "lines.parquet"
+"""Repair order lines (Details/OpenRepairOrderDetail), landed next to the orders' raw.parquet
+as delivered (strings; not validated or loaded yet: docs/OPENTRACK.md)."""
+
+
 def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> Path:
     """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
     import pyarrow as pa
@@ -105,7 +110,8 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
         tables = [client.parts_inventory(dealer, make, ctx.T) for make in dealer.make_codes]
         table = with_unknown_fields(pa.concat_tables(tables), unknown_fields(*tables))
     else:
-        table = client.open_repair_orders(dealer, ctx.T)
+        table, lines = client.open_repair_orders_with_lines(dealer, ctx.T)
+        write_parquet(lines, raw_path.with_name(LINES_FILE))
     write_parquet(table, raw_path)
     seconds = time.perf_counter() - started
     log.info(

@@ -121,6 +121,8 @@ def test_per_area_transport_end_to_end(airflow_db, tmp_path, monkeypatch):
     succeeds, loads every served vehicle or quarantines it, and counts unmapped fields."""
     import json
 
+    import pyarrow.parquet as pq
+
     warehouse = tmp_path / "warehouse.db"
     data = tmp_path / "data"
     monkeypatch.setenv("DEALER_FEED_DATA_DIR", str(data))
@@ -144,6 +146,8 @@ def test_per_area_transport_end_to_end(airflow_db, tmp_path, monkeypatch):
     report = json.loads(summary.read_text())
     assert report["empty_first_feeds"] == []
     assert any("parts" in key and "DateInInventory" in fields for key, fields in report["unknown_fields"].items())
+    [lines] = data.rglob("lines.parquet")  # ZE_ZE9's repair order lines, landed next to the orders
+    assert lines.parent.parent.name == "ZE_ZE9" and pq.read_table(lines).num_rows > 0
 
 
 def test_credentials_never_reach_the_warehouse_or_landing(demo_runs, tmp_path):
