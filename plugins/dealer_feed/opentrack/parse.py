@@ -266,7 +266,9 @@ class ResultParser:
         if not self._container_seen and self.fault is None:
             raise UnexpectedElementError(_payload_name(root),
                                          f"the SOAP Body (expected <{self.spec.operation}Response>)")
-        unknown = {_local(str(tag)): n for tag, n in self.unknown.items()}
+        unknown: dict[str, int] = {}
+        for tag, n in self.unknown.items():  # one name whatever its namespace
+            unknown[_local(str(tag))] = unknown.get(_local(str(tag)), 0) + n
         lines = self._line_rows.table() if self._line_rows is not None else None
         return ParsedResponse(self._rows.table(), self.errors, self.window, self.fault, unknown, lines)
 
@@ -319,8 +321,6 @@ class ResultParser:
                 values.extend(row)
                 if len(values) >= BATCH_ROWS * width:
                     self._rows.flush()
-                    if self._line_rows is not None:
-                        self._line_rows.flush()
                 self._check_children(parent, before=el)
             elif name in containers:
                 self._container_seen = True
@@ -362,6 +362,8 @@ class ResultParser:
                     tag = f"{spec.record}/{_local(child.tag)}"
                     self.unknown[tag] = self.unknown.get(tag, 0) + 1
             values.extend(row)
+            if len(values) >= BATCH_ROWS * self._line_rows.width:
+                self._line_rows.flush()
 
 
 _STAR_WRAPPERS = frozenset({"ProcessMessageResponse", "payload", "content"})

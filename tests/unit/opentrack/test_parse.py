@@ -98,3 +98,29 @@ def test_doctype_refused_whatever_the_chunking(prolog, chunk):
     with pytest.raises(ResponseParseError) as caught:
         parse_response(_chunks(data, chunk), spec())
     assert caught.value.unsafe and "DOCTYPE" in str(caught.value)
+
+
+def test_qualified_fields_match_by_local_name_and_lines_span_batches(monkeypatch):
+    """Per-area answers qualify every element (opentrack.dealertrack.com); repair order lines
+    (more lines than orders) are kept whole across batches, each with its order's number."""
+    monkeypatch.setattr(parse, "BATCH_ROWS", 4)
+    lines = parse.LineSpec("Details", "OpenRepairOrderDetail", "RepairOrderNumber", "ro", ("ServiceLineNumber",),
+                           ("line",))
+    ro_spec = parse.RecordSpec("OpenRepairOrderLookup", "OpenRepairOrder", ("RepairOrderNumber", "ROStatus"),
+                               ("ro", "status"), lines=lines)
+
+    def order(i: int) -> bytes:
+        details = b"".join(b"<OpenRepairOrderDetail><ServiceLineNumber>%d</ServiceLineNumber><Extra/>"
+                           b"</OpenRepairOrderDetail>" % n for n in range(3))
+        return b"<OpenRepairOrder><RepairOrderNumber>R%d</RepairOrderNumber><ROStatus>2</ROStatus>" % i + \
+            b"<x:CustomerNumber xmlns:x='urn:other'/><Details>" + details + b"</Details></OpenRepairOrder>"
+
+    document = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+                b'<OpenRepairOrderLookupResponse xmlns="opentrack.dealertrack.com"><OpenRepairOrderLookupResult>'
+                + b"".join(order(i) for i in range(5))
+                + b"</OpenRepairOrderLookupResult></OpenRepairOrderLookupResponse></s:Body></s:Envelope>")
+    parsed = parse_response(_chunks(document, 50), ro_spec)
+
+    assert parsed.table.to_pylist() == [{"ro": f"R{i}", "status": "2"} for i in range(5)]
+    assert parsed.lines.to_pylist() == [{"ro": f"R{i}", "line": str(n)} for i in range(5) for n in range(3)]
+    assert parsed.unknown_fields == {"CustomerNumber": 5, "OpenRepairOrderDetail/Extra": 15}
