@@ -38,7 +38,7 @@ from lxml import etree  # noqa: E402
 
 from dealer_feed.opentrack import envelope  # noqa: E402
 from machine import describe  # noqa: E402
-from dealer_feed.opentrack.client import VEHICLE_COLUMNS, OpenTrackClient  # noqa: E402
+from dealer_feed.opentrack.client import VEHICLE_INVENTORY, OpenTrackClient  # noqa: E402
 from dealer_feed.opentrack.parse import parse_response  # noqa: E402
 
 VEHICLES = 50_000
@@ -70,8 +70,7 @@ def time_one(side: str, path: str) -> float:
     """One timed parse of the body in `path` by `side` (bare / client), after a warm-up on
     its first 200 vehicles (imports, Arrow's first-call set-up, lxml's tables)."""
     data = Path(path).read_bytes()
-    fields, columns = tuple(VEHICLE_COLUMNS), tuple(VEHICLE_COLUMNS.values())
-    run = {"bare": bare_iterparse, "client": lambda body: parse_response(chunks(body), fields, columns)}[side]
+    run = {"bare": bare_iterparse, "client": lambda body: parse_response(chunks(body), VEHICLE_INVENTORY.spec)}[side]
     run(_small_document(data))
     gc.collect()
     started = time.perf_counter()
@@ -80,12 +79,12 @@ def time_one(side: str, path: str) -> float:
 
 
 def _small_document(data: bytes, vehicles: int = 200) -> bytes:
-    """The same envelope with only its first `vehicles` Results (a well-formed warm-up)."""
+    """The same envelope with only its first `vehicles` Vehicle records (a well-formed warm-up)."""
     cut, start = 0, 0
     for _ in range(vehicles):
-        cut = data.index(b"</Result>", start) + len(b"</Result>")
+        cut = data.index(b"</Vehicle>", start) + len(b"</Vehicle>")
         start = cut
-    tail = data[data.rindex(b"</Result>") + len(b"</Result>"):]
+    tail = data[data.rindex(b"</Vehicle>") + len(b"</Vehicle>"):]
     return data[:cut] + tail
 
 
@@ -136,16 +135,15 @@ def main() -> int:
                                            {"EnterpriseCode": "BE", "CompanyNumber": "B50K"},
                                            {"LookupParms": {"ToDateInInventory": envelope.request_date_time(RUN)}},
                                            username="bench", password="bench-secret", now=datetime.now(timezone.utc))
-            data = requests.post(url + "VehicleAPI.asmx", data=body, timeout=300,
+            data = requests.post(url + envelope.STAR_ENDPOINT, data=body, timeout=300,
                                  headers=envelope.headers("1.1", "VehicleInventory")).content
         finally:
             server.terminate()
             server.wait(timeout=10)
 
-    fields, columns = tuple(VEHICLE_COLUMNS), tuple(VEHICLE_COLUMNS.values())
-    parsed_rows = parse_response(chunks(data), fields, columns).table.num_rows
+    parsed_rows = parse_response(chunks(data), VEHICLE_INVENTORY.spec).table.num_rows
     assert parsed_rows == rows, (parsed_rows, rows)
-    assert parse_response([_small_document(data)], fields, columns).table.num_rows == 200
+    assert parse_response([_small_document(data)], VEHICLE_INVENTORY.spec).table.num_rows == 200
     with tempfile.NamedTemporaryFile(suffix=".xml") as body:
         body.write(data)
         body.flush()

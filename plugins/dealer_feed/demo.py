@@ -26,11 +26,14 @@ FROM service_requests WHERE dealer_group = 'demo'
 GROUP BY dealer_id, status ORDER BY dealer_id, status;"""
 
 
-def connection_env(opentrack_url: str, username: str, password: str, warehouse_url: str) -> dict[str, str]:
-    """AIRFLOW_CONN_* variables for the two connections a group reads."""
+def connection_env(opentrack_url: str, username: str, password: str, warehouse_url: str,
+                   transport: str | None = None) -> dict[str, str]:
+    """AIRFLOW_CONN_* variables for the two connections a group reads (`transport`: the OpenTrack
+    connection's extra, default the client's: star)."""
+    extra = {"extra": {"transport": transport}} if transport else {}
     return {
         "AIRFLOW_CONN_OPENTRACK_DEFAULT": json.dumps(
-            {"conn_type": "opentrack", "host": opentrack_url, "login": username, "password": password}
+            {"conn_type": "opentrack", "host": opentrack_url, "login": username, "password": password} | extra
         ),
         "AIRFLOW_CONN_DEALER_FEED_WAREHOUSE": json.dumps({"conn_type": "generic", "extra": {"sqlalchemy_url": warehouse_url}}),
     }

@@ -87,9 +87,16 @@ class RunContext:
 # --------------------------------------------------------------------------- extract
 
 
+LINES_FILE = "lines.parquet"
+"""Repair order lines (Details/OpenRepairOrderDetail), landed next to the orders' raw.parquet
+as delivered (strings; not validated or loaded yet: docs/OPENTRACK.md)."""
+
+
 def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> Path:
     """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
     import pyarrow as pa
+
+    from dealer_feed.opentrack.client import unknown_fields, with_unknown_fields
 
     raw_path = ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
     if raw_path.exists():
@@ -100,9 +107,11 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
     if dataset == "vehicles":
         table = client.vehicle_inventory(dealer, ctx.T)
     elif dataset == "parts":
-        table = pa.concat_tables([client.parts_inventory(dealer, make, ctx.T) for make in dealer.make_codes])
+        tables = [client.parts_inventory(dealer, make, ctx.T) for make in dealer.make_codes]
+        table = with_unknown_fields(pa.concat_tables(tables), unknown_fields(*tables))
     else:
-        table = client.open_repair_orders(dealer, ctx.T)
+        table, lines = client.open_repair_orders_with_lines(dealer, ctx.T)
+        write_parquet(lines, raw_path.with_name(LINES_FILE))
     write_parquet(table, raw_path)
     seconds = time.perf_counter() - started
     log.info(
@@ -117,6 +126,27 @@ def _status(ctx: RunContext, dataset: str, dealer_id: str, status: str, **extra:
               "quarantined": 0, "error": None, "run_id": ctx.run_id} | extra
     write_json(record, ctx.dealer_dir(dataset, dealer_id) / "status.json")
     return record
+
+
+EMPTY_FIRST_FEED = ("empty first feed: OpenTrack returned 0 vehicles for a dealer with no earlier run. Fix: check "
+                    "`dealer-feed check GROUP` (grant, company number, server name) and the extract log; if the dealer "
+                    "really has no vehicles, nothing to do")
+
+
+def _drift_notes(ctx: RunContext, dataset: str, dealer_id: str, rows: int,
+                 previous_good_rows: dict[str, int | None], unknown: dict[str, int]) -> dict[str, Any]:
+    """Status fields that make a silent feed visible: `warning` for a first vehicle feed of 0 rows
+    (the empty-feed guard only knows dealers with an earlier run) and `unknown_fields`, the
+    delivered record fields the client does not map (drift), by name."""
+    notes: dict[str, Any] = {"unknown_fields": unknown}
+    if unknown:
+        log.info("%s %s: %d unmapped OpenTrack field(s) delivered: %s", dealer_id, dataset, len(unknown),
+                 ", ".join(f"{name} ({count})" for name, count in sorted(unknown.items())))
+    if dataset == "vehicles" and rows == 0 and previous_good_rows.get(dealer_id) is None:
+        log.warning("[dealer-feed] WARNING group=%s run=%s dealer=%s: %s", ctx.group.group, ctx.run_id, dealer_id,
+                    EMPTY_FIRST_FEED)
+        notes["warning"] = EMPTY_FIRST_FEED
+    return notes
 
 
 def extract_and_validate(
@@ -134,6 +164,7 @@ def extract_and_validate(
     """
     import pyarrow.parquet as pq
 
+    from dealer_feed.opentrack.client import unknown_fields
     from dealer_feed.opentrack.errors import AccessNotGrantedError, OpenTrackError
     from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
 
@@ -176,7 +207,8 @@ def extract_and_validate(
                 statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), **counts))
                 continue
             write_parquet(result.good, directory / "good.parquet")
-            statuses.append(_status(ctx, dataset, dealer_id, "ok", **counts))
+            statuses.append(_status(ctx, dataset, dealer_id, "ok", **counts, **_drift_notes(
+                ctx, dataset, dealer_id, result.rows, previous_good_rows, unknown_fields(by_dealer[dealer_id]))))
 
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
@@ -270,7 +302,8 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
         "events": changes.events,
         "feed_vehicles": feed_vehicles,
         "quarantine": _read_quarantine(ctx),
-        "dealer_statuses": pd.DataFrame([s for found in by_dataset.values() for s in found]),
+        "dealer_statuses": pd.DataFrame([s for found in by_dataset.values() for s in found]).drop(
+            columns=["unknown_fields"], errors="ignore"),
     }
     for name in ("parts", "repair_orders"):
         ok = sorted(s["dealer_id"] for s in by_dataset[name] if s["status"] == "ok")
@@ -293,6 +326,9 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
         "quarantined": int(len(frames["quarantine"])),
         "counts": changes.counts,
         "status": "success" if not failed and not not_extracted else "partial",
+        "empty_first_feeds": sorted(s["dealer_id"] for s in statuses if s.get("warning") == EMPTY_FIRST_FEED),
+        "unknown_fields": {f"{s['dealer_id']} {s['dataset']}": s["unknown_fields"]
+                           for found in by_dataset.values() for s in found if s.get("unknown_fields")},
     }
     write_json(summary, summary_path)
     return summary

@@ -111,6 +111,45 @@ def test_one_active_request_per_vin(demo_runs):
     assert dupes == []
 
 
+def test_runs_speak_the_star_transport_by_default(demo_runs):
+    calls = [r for r in demo_runs["requests"] if r.get("operation")]
+    assert calls and {(r["service"], r["transport"]) for r in calls} == {("WebService", "star")}
+
+
+def test_per_area_transport_end_to_end(airflow_db, tmp_path, monkeypatch):
+    """The same demo run over the per-area dialect (connection extra transport=per-area): it
+    succeeds, loads every served vehicle or quarantines it, and counts unmapped fields."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    warehouse = tmp_path / "warehouse.db"
+    data = tmp_path / "data"
+    monkeypatch.setenv("DEALER_FEED_DATA_DIR", str(data))
+    world = load_world(WORLD)
+    vendor = world.vendors[0]
+    with start_background(world) as sim:
+        for key, value in connection_env(sim.url, vendor.username, vendor.password.get_secret_value(),
+                                         f"sqlite:///{warehouse}", transport="per-area").items():
+            monkeypatch.setenv(key, value)
+        state = str(group_dag("demo").test(logical_date=DAY1).state)
+        calls = [r for r in sim.requests() if r.get("operation")]
+    assert state == "success"
+    assert calls and {r["transport"] for r in calls} == {"per-area"}
+    assert {r["service"] for r in calls} >= {"VehicleAPI"} and "WebService" not in {r["service"] for r in calls}
+    engine = sa.create_engine(f"sqlite:///{warehouse}")
+    served = sum(len(world.vehicles(d, DAY1.date())) for d in find_group("demo").dealer_ids)
+    [(loaded,)] = query(engine, "SELECT COUNT(*) FROM feed_vehicles")
+    [(quarantined,)] = query(engine, "SELECT COUNT(*) FROM quarantine WHERE dataset = 'vehicles'")
+    assert loaded + quarantined == served > 0
+    [summary] = data.rglob("summary.json")
+    report = json.loads(summary.read_text())
+    assert report["empty_first_feeds"] == []
+    assert any("parts" in key and "DateInInventory" in fields for key, fields in report["unknown_fields"].items())
+    [lines] = data.rglob("lines.parquet")  # ZE_ZE9's repair order lines, landed next to the orders
+    assert lines.parent.parent.name == "ZE_ZE9" and pq.read_table(lines).num_rows > 0
+
+
 def test_credentials_never_reach_the_warehouse_or_landing(demo_runs, tmp_path):
     import os
     from pathlib import Path

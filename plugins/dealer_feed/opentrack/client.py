@@ -17,6 +17,7 @@ repr, logs or error messages (text from the wire is scrubbed before it is quoted
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -43,13 +44,23 @@ from dealer_feed.opentrack.errors import (
     MalformedResponseError,
     OpenTrackError,
     OpenTrackRequestError,
+    SchemaDriftError,
     ServiceUnavailableError,
     ThrottledError,
     UnknownDealerError,
     UnsafeResponseError,
     is_transient,
 )
-from dealer_feed.opentrack.parse import AccessWindow, Fault, ParsedResponse, ResponseParseError, parse_response
+from dealer_feed.opentrack.parse import (
+    AccessWindow,
+    Fault,
+    LineSpec,
+    ParsedResponse,
+    RecordSpec,
+    ResponseParseError,
+    UnexpectedElementError,
+    parse_response,
+)
 from dealer_feed.opentrack.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -66,48 +77,88 @@ VEHICLE_COLUMNS: dict[str, str] = {
     "DateModified": "date_modified", "ListPrice": "list_price", "VehicleCost": "vehicle_cost",
     "CertifiedUsedCar": "certified_used_car",
 }
-"""VehicleInventory/VehicleLookup field -> raw.parquet column (after `dealer_id`)."""
+"""Vehicle record field -> raw.parquet column (after `dealer_id`). Real vehicles carry no
+`DateModified`: date_modified has no known source and stays null (docs/OPENTRACK.md)."""
 
 PARTS_COLUMNS: dict[str, str] = {
-    "PartNumber": "part_number", "Manufacturer": "manufacturer", "Description": "description",
+    "PartNumber": "part_number", "Manufacturer": "manufacturer", "PartDescription": "description",
     "QuantityOnHand": "quantity_on_hand", "QuantityOnOrder": "quantity_on_order", "BinLocation": "bin_location",
     "ListPrice": "list_price", "Cost": "cost", "DateLastSold": "date_last_sold",
     "DateLastReceived": "date_last_received", "Status": "status",
 }
-"""PartsInventory field -> raw column (after `dealer_id`, `make_code`)."""
+"""Part record field -> raw column (after `dealer_id`, `make_code`). `DateLastReceived` is a
+guess with no real source (date_last_received stays null on the real service)."""
 
 REPAIR_ORDER_COLUMNS: dict[str, str] = {
     "RepairOrderNumber": "repair_order_number", "CompanyNumber": "company_number", "VIN": "vin",
-    "StockNumber": "stock_number", "CustomerNumber": "customer_number", "ServiceAdvisor": "service_advisor",
-    "Status": "status", "OpenDate": "date_opened", "PromisedDate": "date_promised", "MileageIn": "odometer_in",
-    "TotalEstimate": "total_estimate",
+    "StockNumber": "stock_number", "CustomerKey": "customer_number", "ServiceWriterID": "service_advisor",
+    "ROStatus": "status", "OpenTransactionDate": "date_opened", "PromisedDateTime": "date_promised",
+    "OdometerIn": "odometer_in", "TotalEstimate": "total_estimate",
 }
-"""OpenRepairOrderLookup field -> raw column (after `dealer_id`)."""
+"""OpenRepairOrder field -> raw column (after `dealer_id`). The customer is in CustomerKey
+(CustomerNumber comes empty); PromisedDateTime is yyyyMMddHHmm."""
+
+REPAIR_ORDER_LINE_COLUMNS: dict[str, str] = {
+    "ServiceLineNumber": "line_number", "SequenceNumber": "sequence_number", "LineType": "line_type",
+    "TransCode": "trans_code", "TransDate": "trans_date", "ServiceType": "service_type",
+    "LineStatus": "line_status", "LinePaymentMethod": "payment_method", "LaborOpCode": "labor_op_code",
+    "TechnicianID": "technician_id", "LaborHours": "labor_hours", "PartNumber": "part_number",
+    "Quantity": "quantity", "NetPrice": "net_price", "ActualRetailAmount": "actual_retail_amount",
+    "Comments": "comments",
+}
+"""OpenRepairOrderDetail (Details list of a repair order) field -> line column (after
+`dealer_id`, `repair_order_number`)."""
 
 CUSTOMER_COLUMNS: dict[str, str] = {
-    "CustomerNumber": "customer_number", "FirstName": "first_name", "LastName": "last_name", "Address": "address",
-    "City": "city", "State": "state", "ZipCode": "zip_code", "PhoneNumber": "phone_number", "Email": "email",
+    "CustomerNumber": "customer_number", "FirstName": "first_name", "LastName": "last_name", "Address1": "address",
+    "City": "city", "StateCode": "state", "ZipCode": "zip_code", "PhoneNumber": "phone_number", "Email1": "email",
 }
-"""CustomerLookup field -> raw column (after `dealer_id`)."""
+"""Customer record field -> raw column (after `dealer_id`)."""
+
+UNKNOWN_FIELDS_KEY = b"dealer_feed.unknown_fields"
+"""Schema metadata key of a fetched table: JSON {field local name: records carrying it} of the
+record children the client does not map (drift visibility; survives raw.parquet)."""
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One OpenTrack operation as the client calls it."""
+    """One OpenTrack operation as the client calls it: its per-area endpoint, access method,
+    record element and field mapping (both transports deliver the same records)."""
 
     name: str
     service: str
     method: str
+    record: str
     columns: Mapping[str, str]
+    nested: frozenset[str] = frozenset()
+    lines: LineSpec | None = None
+
+    @property
+    def spec(self) -> RecordSpec:
+        return RecordSpec(self.name, self.record, tuple(self.columns), tuple(self.columns.values()), self.nested,
+                          self.lines)
 
 
-VEHICLE_INVENTORY = Operation("VehicleInventory", "VehicleAPI.asmx", "Vehicle", VEHICLE_COLUMNS)
-VEHICLE_LOOKUP = Operation("VehicleLookup", "VehicleAPI.asmx", "Vehicle", VEHICLE_COLUMNS)
-CUSTOMER_LOOKUP = Operation("CustomerLookup", "CustomerAPI.asmx", "Customer", CUSTOMER_COLUMNS)
-OPEN_REPAIR_ORDERS = Operation("OpenRepairOrderLookup", "ServiceAPI.asmx", "Service", REPAIR_ORDER_COLUMNS)
-PARTS_INVENTORY = Operation("PartsInventory", "PartsAPI.asmx", "Parts", PARTS_COLUMNS)
+RO_LINES = LineSpec("Details", "OpenRepairOrderDetail", "RepairOrderNumber", "repair_order_number",
+                    tuple(REPAIR_ORDER_LINE_COLUMNS), tuple(REPAIR_ORDER_LINE_COLUMNS.values()))
+VEHICLE_NESTED = frozenset({"OptionalFields", "Options"})
+VEHICLE_INVENTORY = Operation("VehicleInventory", "VehicleAPI.asmx", "Vehicle", "Vehicle", VEHICLE_COLUMNS,
+                              VEHICLE_NESTED)
+VEHICLE_LOOKUP = Operation("VehicleLookup", "VehicleAPI.asmx", "Vehicle", "Vehicle", VEHICLE_COLUMNS, VEHICLE_NESTED)
+CUSTOMER_LOOKUP = Operation("CustomerLookup", "CustomerAPI.asmx", "Customer", "Customer", CUSTOMER_COLUMNS,
+                            frozenset({"Vehicles"}))
+OPEN_REPAIR_ORDERS = Operation("OpenRepairOrderLookup", "ServiceAPI.asmx", "Service", "OpenRepairOrder",
+                               REPAIR_ORDER_COLUMNS, lines=RO_LINES)
+PARTS_INVENTORY = Operation("PartsInventory", "PartsAPI.asmx", "Parts", "Part", PARTS_COLUMNS)
 
 _ERROR_OF_CODE: dict[str, type[OpenTrackError]] = {
+    # STAR transport codes (OpenTrack.NET OpenTrackException.cs lists 100-314)
+    "100": AuthenticationError, "101": AuthenticationError, "202": AuthenticationError, "304": AuthenticationError,
+    "200": OpenTrackRequestError, "201": OpenTrackRequestError, "203": OpenTrackRequestError,
+    "204": OpenTrackRequestError, "205": OpenTrackRequestError,
+    "301": UnknownDealerError, "302": UnknownDealerError, "303": UnknownDealerError,
+    **{str(code): AccessNotGrantedError for code in (300, *range(305, 315))},
+    # simulator / per-area names (guesses, docs/OPENTRACK.md)
     "METHOD_NOT_AUTHORIZED": AccessNotGrantedError,
     "ACCESS_NOT_YET_BEGUN": AccessNotGrantedError,
     "ACCESS_ENDED": AccessNotGrantedError,
@@ -122,6 +173,19 @@ _ERROR_OF_CODE: dict[str, type[OpenTrackError]] = {
     "Receiver": ServiceUnavailableError,
 }
 """Service error / fault codes -> error class; anything else is an OpenTrackRequestError."""
+
+_ACCESS_KIND: dict[str, str] = {
+    "ACCESS_ENDED": "ended", "312": "ended", "ACCESS_NOT_YET_BEGUN": "not_begun", "314": "not_begun",
+    **{str(code): "vendor" for code in range(305, 311)},
+}
+"""Access codes whose fix differs from 'add the method' (311, 313, 300, METHOD_NOT_AUTHORIZED)."""
+
+VENDOR_FIX = ("the vendor account or its integration code is not active at DealerTrack (code {code}): ask "
+              "DealerTrack OpenTrack support to activate the vendor account (the OpenTrack connection's login) "
+              "and its access to the integration; the dealership cannot fix this")
+STAR_REQUEST_FIX = ("OpenTrack refused the request payload (code {code}): check the connection's transport "
+                    "(extra.transport: star for WebService.asmx, per-area for *API.asmx) matches the base URL; if it "
+                    "does, report the operation and dealer to DealerTrack OpenTrack support")
 
 
 class _Secret:
@@ -171,9 +235,12 @@ class OpenTrackClient:
         backoff_seconds: float = 1.0,
         max_backoff_seconds: float = 30.0,
         soap_version: str = "1.1",
+        transport: str = envelope.STAR,
     ) -> None:
         if soap_version not in envelope.SOAP_VERSIONS:
             raise ValueError(f"soap_version must be one of {envelope.SOAP_VERSIONS}")
+        if transport not in envelope.TRANSPORTS:
+            raise ValueError(f"transport must be one of {envelope.TRANSPORTS}, got {transport!r}")
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"OpenTrack base URL must start with http:// or https://, got {base_url!r}")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -186,6 +253,7 @@ class OpenTrackClient:
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
         self.soap_version = soap_version
+        self.transport = transport
         self._limiter = RateLimiter(requests_per_second)
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self.session = requests.Session()
@@ -195,7 +263,8 @@ class OpenTrackClient:
         self.session.headers.update({"User-Agent": "dealer-feed-etl OpenTrackClient", "Connection": "keep-alive"})
 
     def __repr__(self) -> str:
-        return f"OpenTrackClient(base_url={self.base_url!r}, username={self.username!r}, soap_version={self.soap_version!r})"
+        return (f"OpenTrackClient(base_url={self.base_url!r}, username={self.username!r}, "
+                f"soap_version={self.soap_version!r}, transport={self.transport!r})")
 
     def close(self) -> None:
         self.session.close()
@@ -216,22 +285,25 @@ class OpenTrackClient:
         """
         moment = as_utc_datetime(as_of)
         params = {"LookupParms": {"ToDateInInventory": envelope.request_date_time(moment)}}
-        return _with_row_dealer_ids(self._call(VEHICLE_INVENTORY, dealer, moment, params).table, dealer)
+        parsed = self._call(VEHICLE_INVENTORY, dealer, moment, params)
+        return with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
 
     def vehicle_lookup(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None,
                        stock_number: str | None = None) -> pa.Table:
         """One vehicle by VIN or stock number (zero rows if not found); same columns as the inventory."""
         if not vin and not stock_number:
             raise ValueError("vehicle_lookup needs vin or stock_number")
-        params = {"LookupParms": {"VIN": vin, "StockNumber": stock_number}}
-        return _with_row_dealer_ids(self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params).table, dealer)
+        params = {"VIN": vin, "StockNumber": stock_number}
+        parsed = self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params)
+        return with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
 
     def parts_inventory(self, dealer: DealerRef, make_code: str, as_of: date | datetime, *,
                         part_number: str | None = None) -> pa.Table:
         """Parts in inventory for one make code: dealer_id, make_code, then PARTS_COLUMNS."""
         params = {"InventoryParms": {"Manufacturer": make_code, "PartNumber": part_number}}
-        table = self._call(PARTS_INVENTORY, dealer, as_utc_datetime(as_of), params).table
-        return _prepend(table, dealer_id=_dealer_id(dealer), make_code=make_code)
+        parsed = self._call(PARTS_INVENTORY, dealer, as_utc_datetime(as_of), params)
+        return with_unknown_fields(_prepend(parsed.table, dealer_id=_dealer_id(dealer), make_code=make_code),
+                             parsed.unknown_fields)
 
     def open_repair_orders(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None
                            ) -> pa.Table:
@@ -240,14 +312,23 @@ class OpenTrackClient:
         CreatedDateTimeEnd carries the run time (only orders opened by then; the simulator
         also takes it as the as-of date).
         """
+        return self.open_repair_orders_with_lines(dealer, as_of, vin=vin)[0]
+
+    def open_repair_orders_with_lines(self, dealer: DealerRef, as_of: date | datetime, *, vin: str | None = None
+                                      ) -> tuple[pa.Table, pa.Table]:
+        """Open repair orders (as open_repair_orders) and their lines from the same answer:
+        dealer_id, repair_order_number, then REPAIR_ORDER_LINE_COLUMNS (one row per Details line)."""
         moment = as_utc_datetime(as_of)
         params = {"LookupParms": {"VIN": vin, "CreatedDateTimeEnd": envelope.request_date_time(moment)}}
-        return _with_row_dealer_ids(self._call(OPEN_REPAIR_ORDERS, dealer, moment, params).table, dealer)
+        parsed = self._call(OPEN_REPAIR_ORDERS, dealer, moment, params)
+        orders = with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
+        assert parsed.lines is not None
+        return orders, _prepend(parsed.lines, dealer_id=_dealer_id(dealer))
 
     def customer_lookup(self, dealer: DealerRef, customer_number: str, as_of: date | datetime) -> pa.Table:
         """One customer (zero rows if unknown): dealer_id, then CUSTOMER_COLUMNS."""
-        table = self._call(CUSTOMER_LOOKUP, dealer, as_utc_datetime(as_of), {"CustomerNumber": customer_number}).table
-        return _prepend(table, dealer_id=_dealer_id(dealer))
+        parsed = self._call(CUSTOMER_LOOKUP, dealer, as_utc_datetime(as_of), {"CustomerNumber": customer_number})
+        return with_unknown_fields(_prepend(parsed.table, dealer_id=_dealer_id(dealer)), parsed.unknown_fields)
 
     def check_access(self, dealer: DealerRef, method: str, as_of: date | datetime, *, make_code: str | None = None
                      ) -> AccessWindow | None:
@@ -255,7 +336,7 @@ class OpenTrackClient:
         window the service reported (None if it reports none). Raises the typed error otherwise."""
         moment = as_utc_datetime(as_of)
         probes: dict[str, tuple[Operation, dict[str, Any]]] = {
-            "Vehicle": (VEHICLE_LOOKUP, {"LookupParms": {"VIN": "00000000000000000"}}),
+            "Vehicle": (VEHICLE_LOOKUP, {"VIN": "00000000000000000"}),
             "Customer": (CUSTOMER_LOOKUP, {"CustomerNumber": "0"}),
             "Service": (OPEN_REPAIR_ORDERS, {"LookupParms": {"RepairOrderNumber": "0",
                                                               "CreatedDateTimeEnd": envelope.request_date_time(moment)}}),
@@ -294,9 +375,11 @@ class OpenTrackClient:
             {"EnterpriseCode": dealer.enterprise_code, "CompanyNumber": dealer.company_number,
              "ServerName": dealer.server_name or None},
             params, username=self.username, password=self.__password.reveal(), now=datetime.now(timezone.utc),
+            transport=self.transport,
         )
-        headers = envelope.headers(self.soap_version, op.name) | {AS_OF_HEADER: moment.date().isoformat()}
-        url = self.base_url + op.service
+        headers = (envelope.headers(self.soap_version, op.name, self.transport)
+                   | {AS_OF_HEADER: moment.date().isoformat()})
+        url = self.base_url + (envelope.STAR_ENDPOINT if self.transport == envelope.STAR else op.service)
         started = time.perf_counter()
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts) | stop_before_delay(self.max_wait_seconds),
@@ -316,6 +399,9 @@ class OpenTrackClient:
             raise
         log.info("OpenTrack %s %s as of %s: %d rows in %.2fs (attempt %d)", op.name, _dealer_id(dealer),
                  moment.date(), parsed.table.num_rows, time.perf_counter() - started, attempt_number)
+        if parsed.unknown_fields:
+            log.info("OpenTrack %s %s: %d unmapped field name(s) delivered: %s", op.name, _dealer_id(dealer),
+                     len(parsed.unknown_fields), ", ".join(sorted(parsed.unknown_fields)))
         self._warn_if_ending(op, dealer, parsed.window, moment.date())
         return parsed
 
@@ -351,8 +437,11 @@ class OpenTrackClient:
 
     def _read(self, response: requests.Response, op: Operation, context: dict[str, Any]) -> ParsedResponse:
         try:
-            return parse_response(response.iter_content(chunk_size=CHUNK_BYTES), tuple(op.columns),
-                                  tuple(op.columns.values()))
+            return parse_response(response.iter_content(chunk_size=CHUNK_BYTES), op.spec)
+        except UnexpectedElementError as exc:
+            raise SchemaDriftError(
+                f"the answer holds <{exc.element}> in {exc.where}, which is neither a <{op.record}> record nor an "
+                f"error ({self.transport} transport)", element=exc.element, **context) from None
         except ResponseParseError as exc:
             cls = UnsafeResponseError if exc.unsafe else MalformedResponseError
             raise cls(self._scrub(str(exc)), **context) from None
@@ -390,14 +479,19 @@ class OpenTrackClient:
                      context: dict[str, Any], run_date: date) -> OpenTrackError:
         """The error of class `cls`; a missing grant also gets the fix the dealership must make,
         whether the service reported it in-band or as a fault."""
+        if cls is OpenTrackRequestError and code.isdigit() and code.startswith("2"):
+            return cls(what, code=code, fix=STAR_REQUEST_FIX.format(code=code), **context)
         if cls is not AccessNotGrantedError:
             return cls(what, code=code, **context)
+        kind = _ACCESS_KIND.get(code)
         fix = GRANT_FIX.format(method=context["method"], run_date=run_date.isoformat())
-        if code == "ACCESS_ENDED" and window and window.ends:
+        if kind == "vendor":
+            fix = VENDOR_FIX.format(code=code)
+        elif kind == "ended" and window and window.ends:
             fix = (f"the dealership must extend or clear Access Ends of the {context['method']} method for this "
                    f"vendor under Data Exchange > OpenTrack (it ended {window.ends}), or add the method again "
                    f"with Access Begins on or before {run_date.isoformat()}")
-        elif code == "ACCESS_NOT_YET_BEGUN" and window and window.begins:
+        elif kind == "not_begun" and window and window.begins:
             fix += f" (it is set to {window.begins})"
         return AccessNotGrantedError(
             f"access not granted on {run_date} ({what})", code=code, fix=fix,
@@ -436,6 +530,21 @@ def _seconds(text: str | None) -> float | None:
 
 def _dealer_id(dealer: DealerRef) -> str:
     return f"{dealer.enterprise_code}_{dealer.company_number}"
+
+
+def with_unknown_fields(table: pa.Table, counts: Mapping[str, int]) -> pa.Table:
+    """`table` carrying the call's unmapped field counts in its schema metadata (UNKNOWN_FIELDS_KEY)."""
+    return table.replace_schema_metadata({UNKNOWN_FIELDS_KEY: json.dumps(dict(sorted(counts.items())))})
+
+
+def unknown_fields(*tables: pa.Table) -> dict[str, int]:
+    """Unmapped field counts carried by fetched tables (summed; {} when none or not a fetched table)."""
+    total: dict[str, int] = {}
+    for table in tables:
+        raw = (table.schema.metadata or {}).get(UNKNOWN_FIELDS_KEY)
+        for name, count in json.loads(raw or b"{}").items():
+            total[name] = total.get(name, 0) + int(count)
+    return total
 
 
 def _with_row_dealer_ids(table: pa.Table, dealer: DealerRef) -> pa.Table:

@@ -1,5 +1,13 @@
 """SOAP request envelopes for OpenTrack (1.1 or 1.2) with a WS-Security UsernameToken.
 
+Two transports (docs/OPENTRACK.md "Transport"):
+
+* `star` (default, what the real service's payloads show): one endpoint `WebService.asmx`,
+  SOAPAction STAR_ACTION, header = Security + STAR `PayloadManifest`, body
+  `ProcessMessage/payload/content/<{Op}>` with the operation element unqualified;
+* `per-area`: `{Area}API.asmx`, SOAPAction `opentrack.dealertrack.com/{Op}`, body
+  `<{Op} xmlns="opentrack.dealertrack.com">`.
+
 Why hand-written templates instead of a SOAP toolkit at run time: the requests are tiny
 and fixed in shape, the responses must be parsed streaming (which toolkits do not do),
 and a template makes it obvious where the password goes (one element, never logged).
@@ -20,6 +28,12 @@ WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-uti
 PASSWORD_TEXT = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
                  "#PasswordText")
 SOAP_VERSIONS = ("1.1", "1.2")
+STAR_NS = "http://www.starstandards.org/webservices/2005/10/transport"
+STAR_ACTION = f"{STAR_NS}/operations/ProcessMessage"
+STAR_ENDPOINT = "WebService.asmx"
+STAR, PER_AREA = "star", "per-area"
+TRANSPORTS = (STAR, PER_AREA)
+CONTENT_ID = "Content0"
 
 
 def request_date_time(moment: datetime) -> str:
@@ -46,11 +60,20 @@ def build_envelope(
     username: str,
     password: str,
     now: datetime,
+    transport: str = STAR,
 ) -> bytes:
-    """The request document: Header/Security{Timestamp, UsernameToken}, Body/{operation}{Dealer, params}."""
+    """The request document: Header/Security{Timestamp, UsernameToken} (+ STAR PayloadManifest),
+    Body/{operation}{Dealer, params} (inside ProcessMessage/payload/content over STAR)."""
     env = SOAP12 if version == "1.2" else SOAP11
     must = "true" if version == "1.2" else "1"
     body = _elements({"Dealer": dealer, **params})
+    if transport == STAR:
+        manifest = (f'<tran:PayloadManifest xmlns:tran="{STAR_NS}"><tran:manifest contentID="{CONTENT_ID}" '
+                    f'namespaceURI="" element="{operation}" version="1.0"/></tran:PayloadManifest>')
+        call = (f'<tran:ProcessMessage xmlns:tran="{STAR_NS}"><tran:payload><tran:content id="{CONTENT_ID}">'
+                f'<{operation} xmlns="">{body}</{operation}></tran:content></tran:payload></tran:ProcessMessage>')
+    else:
+        manifest, call = "", f'<{operation} xmlns="{OT_NS}">{body}</{operation}>'
     return (
         f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{env}">'
         f'<soap:Header><wsse:Security soap:mustUnderstand="{must}" xmlns:wsse="{WSSE_NS}" xmlns:wsu="{WSU_NS}">'
@@ -58,14 +81,14 @@ def build_envelope(
         f"<wsu:Expires>{request_date_time(now + timedelta(minutes=5))}</wsu:Expires></wsu:Timestamp>"
         f"<wsse:UsernameToken><wsse:Username>{escape(username)}</wsse:Username>"
         f'<wsse:Password Type="{PASSWORD_TEXT}">{escape(password)}</wsse:Password></wsse:UsernameToken>'
-        f"</wsse:Security></soap:Header>"
-        f'<soap:Body><{operation} xmlns="{OT_NS}">{body}</{operation}></soap:Body></soap:Envelope>'
+        f"</wsse:Security>{manifest}</soap:Header>"
+        f"<soap:Body>{call}</soap:Body></soap:Envelope>"
     ).encode()
 
 
-def headers(version: str, operation: str) -> dict[str, str]:
+def headers(version: str, operation: str, transport: str = STAR) -> dict[str, str]:
     """HTTP headers of a call: SOAPAction for 1.1, the action parameter of the content type for 1.2."""
-    action = f"{OT_NS}/{operation}"
+    action = STAR_ACTION if transport == STAR else f"{OT_NS}/{operation}"
     if version == "1.2":
         return {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
     return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"'}

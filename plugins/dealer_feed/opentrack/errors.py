@@ -111,6 +111,20 @@ class UnsafeResponseError(OpenTrackError):
                    "check that the connection's base URL points at OpenTrack and not at a proxy or another host")
 
 
+class SchemaDriftError(OpenTrackError):
+    """The answer holds an element that is neither the operation's records nor an error (the
+    service changed its payload, or another operation answered). Permanent: a retry gets the
+    same document, and reading it as "0 rows" would silently load nothing."""
+
+    default_fix = ("do not retry: the OpenTrack payload changed shape. Compare the element named above with "
+                   "docs/OPENTRACK.md (record names per operation), adapt opentrack/client.py's operation table "
+                   "and check the connection's transport (star / per-area) matches the base URL")
+
+    def __init__(self, what: str, *, element: str = "", **kwargs) -> None:
+        super().__init__(what, **kwargs)
+        self.element = element
+
+
 class TransientOpenTrackError(OpenTrackError):
     """May succeed on retry: the client retries these itself, then Airflow retries the task."""
 

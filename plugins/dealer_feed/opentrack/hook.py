@@ -4,7 +4,9 @@ Connection fields: host = base URL including scheme (e.g. `https://ot.dms.dealer
 or the simulator's `http://127.0.0.1:PORT/`); login / password = the vendor's OpenTrack
 credentials; extra (JSON, all optional) = client settings: timeout, max_attempts,
 max_wait_seconds, requests_per_second, max_concurrency, backoff_seconds,
-max_backoff_seconds, soap_version. A host without a scheme is completed from
+max_backoff_seconds, soap_version, transport (`star`, the default: one `WebService.asmx`
+with STAR ProcessMessage, as the real service's payloads show; or `per-area`:
+`VehicleAPI.asmx`, `PartsAPI.asmx`, ...). A host without a scheme is completed from
 `extra.scheme` (default https), port and schema (path), so URI-style connections work too.
 """
 
@@ -23,6 +25,7 @@ from dealer_feed.opentrack.errors import AuthenticationError, OpenTrackError, Un
 CLIENT_OPTIONS: dict[str, type] = {
     "timeout": float, "max_attempts": int, "max_wait_seconds": float, "requests_per_second": float,
     "max_concurrency": int, "backoff_seconds": float, "max_backoff_seconds": float, "soap_version": str,
+    "transport": str,
 }
 """Connection extras passed to OpenTrackClient, with their types (extras are often strings)."""
 
@@ -49,7 +52,8 @@ class OpenTrackHook(BaseHook):
             "relabeling": {"host": "Base URL", "login": "Vendor username", "password": "Vendor password"},
             "placeholders": {
                 "host": "https://ot.dms.dealertrack.com/",
-                "extra": '{"timeout": 60, "max_attempts": 4, "max_wait_seconds": 120, "requests_per_second": 20}',
+                "extra": '{"transport": "star", "timeout": 60, "max_attempts": 4, "max_wait_seconds": 120, '
+                         '"requests_per_second": 20}',
             },
         }
 

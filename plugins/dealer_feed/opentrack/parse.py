@@ -1,14 +1,23 @@
 """Streaming parse of OpenTrack SOAP responses into Arrow string columns.
 
 Why streaming: OpenTrack has no paging (OPENTRACK.md), so a big dealer's inventory is
-one large document. The body is fed to lxml chunk by chunk as it arrives; each `Result`
-is turned into a row and cleared (with its already-read siblings) at once; rows are
+one large document. The body is fed to lxml chunk by chunk as it arrives; each record
+(`Vehicle`, `Part`, `OpenRepairOrder`, `Customer`: RecordSpec.record) is turned into a row
+and cleared (with its already-read siblings) at once; rows are
 packed into Arrow record batches every BATCH_ROWS, so memory stays bounded by one batch
 of Python strings plus the compact Arrow columns. A batch's values are kept in one flat,
 row-major list of strings (no per-row list survives, so the garbage collector has
 nothing to scan) and become columns by one Arrow conversion and a strided `take` per
 column, in C: 0.84 s for 50,000 vehicles where transposing per-row lists in Python
 took 0.97 s (bench/bench_parse.py).
+
+Names are matched by local name whatever their namespace: the STAR payload is unqualified
+(`xmlns=""`), the per-area services qualify everything in `opentrack.dealertrack.com`.
+Records are the children of the operation's container (`{Op}Response` over STAR,
+`{Op}Result` per area) with the record's name; any other child of the container than a
+record, `Error`, `Errors` or `AccessWindow` is schema drift (UnexpectedElementError), so a
+response in an unexpected shape can never pass as "0 rows". Record children that are not
+mapped are counted per name (`unknown_fields`), so field drift is visible per run.
 
 Values are kept exactly as delivered (text, `0` dates included; an absent element is
 null, an empty one is ""): typing is validation's job (opentrack.values).
@@ -29,13 +38,59 @@ from datetime import date, datetime
 import pyarrow as pa
 from lxml import etree
 
-from dealer_feed.opentrack.envelope import SOAP11, SOAP12, TR_NS
+from dealer_feed.opentrack.envelope import SOAP11, SOAP12
 
 BATCH_ROWS = 8192
+_UNKNOWN, _IGNORED, _LINES = -1, -2, -3
+"""Field slots of tags that are not columns: counted as unknown, known and skipped, the line list."""
+_CONTAINER_CHILDREN = frozenset({"Error", "Errors", "AccessWindow"})
 GRANT_WARNING_DAYS = 14
 """A grant ending within this many days of a run is warned about (client log, onboarding check)."""
 HEAD_BYTES = 4096
-_WATCHED = ("{*}Result", "{*}Error", "{*}AccessWindow", "{*}Fault")
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    """Nested line records of a record (repair orders: Details/OpenRepairOrderDetail), kept as a
+    child table keyed by the parent's `parent_key` field (first column `parent_column`)."""
+
+    container: str
+    record: str
+    parent_key: str
+    parent_column: str
+    fields: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """What the parser looks for in one operation's answer.
+
+    `fields` are the record's child names kept, in column order, `columns` their output
+    names; `nested` names known child lists that are skipped (not counted as unknown).
+    """
+
+    operation: str
+    record: str
+    fields: tuple[str, ...]
+    columns: tuple[str, ...]
+    nested: frozenset[str] = frozenset()
+    lines: LineSpec | None = None
+
+    @property
+    def containers(self) -> frozenset[str]:
+        """Local names of the element whose children are the records (STAR / per-area)."""
+        return frozenset({f"{self.operation}Response", f"{self.operation}Result"})
+
+
+class UnexpectedElementError(ValueError):
+    """The answer's payload holds an element that is neither a record nor an error: the service
+    changed shape (or the wrong operation answered). Permanent: a retry gets the same answer."""
+
+    def __init__(self, element: str, where: str) -> None:
+        super().__init__(f"unexpected element <{element}> in {where}")
+        self.element = element
+        self.where = where
 
 
 class ResponseParseError(ValueError):
@@ -88,6 +143,10 @@ class ParsedResponse:
     errors: list[ServiceError] = field(default_factory=list)
     window: AccessWindow | None = None
     fault: Fault | None = None
+    unknown_fields: dict[str, int] = field(default_factory=dict)
+    """Record (and line) children that are not mapped, by local name: how many records had them."""
+    lines: pa.Table | None = None
+    """The records' nested lines (RecordSpec.lines), if the operation has any."""
 
 
 def _local(tag: str) -> str:
@@ -110,33 +169,66 @@ def _yyyymmdd(text: str) -> date | None:
         return None
 
 
-class ResultParser:
-    """Push parser for one response: `feed(chunk)` as bytes arrive, then `close()`.
+class _Rows:
+    """One table being built: a flat row-major value list packed into Arrow batches."""
 
-    `fields` are the `Result` child names to keep, in column order; `columns` their
-    output names (default: the field names).
-    """
-
-    def __init__(self, fields: Sequence[str], columns: Sequence[str] | None = None) -> None:
-        columns = list(columns or fields)
-        self._schema = pa.schema([pa.field(c, pa.string()) for c in columns])
-        self._width = len(fields)
-        self._index: dict[str, int] = {}
-        for i, name in enumerate(fields):
-            self._index[name] = i
-            self._index[f"{{{TR_NS}}}{name}"] = i
-        self._parser = etree.XMLPullParser(
-            events=("end",), tag=_WATCHED, resolve_entities=False, no_network=True, load_dtd=False
-        )
-        self._values: list[str | None] = []
+    def __init__(self, columns: Sequence[str]) -> None:
+        self.schema = pa.schema([pa.field(c, pa.string()) for c in columns])
+        self.width = len(columns)
+        self.values: list[str | None] = []
         """The pending batch's values, row-major: row r, field i at r * width + i."""
         self._columns_of: list[pa.Array] = []
-        self._batches: list[pa.RecordBatch] = []
+        self.batches: list[pa.RecordBatch] = []
+
+    def flush(self) -> None:
+        if not self.values:
+            return
+        if not self._columns_of:  # positions of each field's values in a full batch
+            self._columns_of = [pa.array(range(i, BATCH_ROWS * self.width, self.width), type=pa.int64())
+                                for i in range(self.width)]
+        flat = pa.array(self.values, type=pa.string())
+        n_rows = len(self.values) // self.width
+        self.batches.append(pa.RecordBatch.from_arrays(
+            [flat.take(positions[:n_rows]) for positions in self._columns_of], schema=self.schema))
+        self.values.clear()
+
+    def table(self) -> pa.Table:
+        self.flush()
+        return pa.Table.from_batches(self.batches, schema=self.schema)
+
+
+def _field_index(fields: Sequence[str], skip: Iterable[str] = (), lines: str | None = None) -> dict[str, int]:
+    """Local name -> column position, or a marker for known non-columns."""
+    index = dict.fromkeys(skip, _IGNORED) | ({lines: _LINES} if lines else {})
+    return index | {name: i for i, name in enumerate(fields)}
+
+
+class ResultParser:
+    """Push parser for one response: `feed(chunk)` as bytes arrive, then `close()`."""
+
+    def __init__(self, spec: RecordSpec) -> None:
+        self.spec = spec
+        self._rows = _Rows(spec.columns)
+        self._by_local = _field_index(spec.fields, spec.nested, spec.lines.container if spec.lines else None)
+        self._index: dict[object, int] = {}
+        """Tag as lxml reports it (any namespace) -> slot; filled on first sight from `_by_local`."""
+        self._line_rows = _Rows((spec.lines.parent_column, *spec.lines.columns)) if spec.lines else None
+        self._line_by_local = _field_index(spec.lines.fields) if spec.lines else {}
+        self._line_index: dict[object, int] = {}
+        self._key = spec.fields.index(spec.lines.parent_key) if spec.lines else -1
+        self._allowed = _CONTAINER_CHILDREN | {spec.record} | spec.containers
+        self._parser = etree.XMLPullParser(
+            events=("end",), tag=(f"{{*}}{spec.record}", "{*}Error", "{*}AccessWindow", "{*}Fault",
+                                  *(f"{{*}}{name}" for name in spec.containers)),
+            resolve_entities=False, no_network=True, load_dtd=False,
+        )
+        self._container_seen = False
         self._checked = False
         self._head: bytearray | None = bytearray()
         self.errors: list[ServiceError] = []
         self.window: AccessWindow | None = None
         self.fault: Fault | None = None
+        self.unknown: dict[object, int] = {}
 
     def feed(self, chunk: bytes) -> None:
         if self._head is not None:
@@ -171,9 +263,14 @@ class ResultParser:
         self._check_doctype(root)
         if root.tag not in (f"{{{SOAP11}}}Envelope", f"{{{SOAP12}}}Envelope"):
             raise ResponseParseError(f"response is not a SOAP envelope (root element {root.tag!r})")
-        self._flush()
-        table = pa.Table.from_batches(self._batches, schema=self._schema)
-        return ParsedResponse(table, self.errors, self.window, self.fault)
+        if not self._container_seen and self.fault is None:
+            raise UnexpectedElementError(_payload_name(root),
+                                         f"the SOAP Body (expected <{self.spec.operation}Response>)")
+        unknown: dict[str, int] = {}
+        for tag, n in self.unknown.items():  # one name whatever its namespace
+            unknown[_local(str(tag))] = unknown.get(_local(str(tag)), 0) + n
+        lines = self._line_rows.table() if self._line_rows is not None else None
+        return ParsedResponse(self._rows.table(), self.errors, self.window, self.fault, unknown, lines)
 
     def _check_doctype(self, element: etree._Element) -> None:
         info = element.getroottree().docinfo
@@ -182,27 +279,60 @@ class ResultParser:
                                      "a DTD)", unsafe=True)
         self._checked = True
 
+    def _slot(self, tag: object, by_local: dict[str, int], index: dict[object, int]) -> int:
+        """First sight of a tag: its column by local name, else unknown (comments, PIs: ignored)."""
+        slot = by_local.get(_local(tag), _UNKNOWN) if isinstance(tag, str) else _IGNORED
+        index[tag] = slot
+        return slot
+
+    def _check_children(self, container: etree._Element, before: etree._Element | None = None) -> None:
+        """Every child of the container (up to `before`) is a record, an error or a window."""
+        for child in container:
+            if child is before:
+                return
+            if isinstance(child.tag, str) and _local(child.tag) not in self._allowed:
+                raise UnexpectedElementError(_local(child.tag), f"<{_local(container.tag)}>")
+
     def _drain(self) -> None:
-        index, width, values = self._index, self._width, self._values
+        index, by_local, values, width = self._index, self._by_local, self._rows.values, self._rows.width
+        record, containers = self.spec.record, self.spec.containers
         for _event, el in self._parser.read_events():
             if not self._checked:
                 self._check_doctype(el)
             name = _local(el.tag)
-            if name == "Result":
+            if name == record:
+                parent = el.getparent()
+                if parent is None or _local(parent.tag) not in containers:
+                    continue  # nested in something else: its ancestor is checked as a container child
                 row: list[str | None] = [None] * width
+                lines = None
                 for child in el:
                     i = index.get(child.tag)
-                    if i is not None:
+                    if i is None:
+                        i = self._slot(child.tag, by_local, index)
+                    if i >= 0:
                         row[i] = child.text or ""
+                    elif i == _UNKNOWN:
+                        self.unknown[child.tag] = self.unknown.get(child.tag, 0) + 1
+                    elif i == _LINES:
+                        lines = child
+                if lines is not None:
+                    self._read_lines(lines, row[self._key])
                 values.extend(row)
                 if len(values) >= BATCH_ROWS * width:
-                    self._flush()
+                    self._rows.flush()
+                self._check_children(parent, before=el)
+            elif name in containers:
+                self._container_seen = True
+                self._check_children(el)
+                continue
             elif name == "Error":
                 self.errors.append(ServiceError(_child_text(el, "Code"), _child_text(el, "Message")))
                 continue  # keep: an enclosing Fault is read after its detail
             elif name == "AccessWindow":
                 self.window = AccessWindow(_child_text(el, "Method"), _yyyymmdd(_child_text(el, "AccessBegins")),
                                            _yyyymmdd(_child_text(el, "AccessEnds")))
+                continue  # kept for the container check; one small element
             else:
                 self.fault = _fault(el)
             el.clear()
@@ -211,17 +341,45 @@ class ResultParser:
                 while el.getprevious() is not None:
                     del parent[0]
 
-    def _flush(self) -> None:
-        if not self._values:
-            return
-        if not self._columns_of:  # positions of each field's values in a full batch
-            self._columns_of = [pa.array(range(i, BATCH_ROWS * self._width, self._width), type=pa.int64())
-                                for i in range(self._width)]
-        flat = pa.array(self._values, type=pa.string())
-        n_rows = len(self._values) // self._width
-        self._batches.append(pa.RecordBatch.from_arrays(
-            [flat.take(positions[:n_rows]) for positions in self._columns_of], schema=self._schema))
-        self._values.clear()
+    def _read_lines(self, container: etree._Element, key: str | None) -> None:
+        """The record's nested lines, each a row of the child table led by the parent's key."""
+        spec, index, by_local = self.spec.lines, self._line_index, self._line_by_local
+        assert spec is not None and self._line_rows is not None
+        values = self._line_rows.values
+        for line in container:
+            if not isinstance(line.tag, str):
+                continue
+            if _local(line.tag) != spec.record:
+                raise UnexpectedElementError(_local(line.tag), f"<{spec.container}> of a <{self.spec.record}>")
+            row: list[str | None] = [key] + [None] * len(spec.fields)
+            for child in line:
+                i = index.get(child.tag)
+                if i is None:
+                    i = self._slot(child.tag, by_local, index)
+                if i >= 0:
+                    row[i + 1] = child.text or ""
+                elif i == _UNKNOWN:
+                    tag = f"{spec.record}/{_local(child.tag)}"
+                    self.unknown[tag] = self.unknown.get(tag, 0) + 1
+            values.extend(row)
+            if len(values) >= BATCH_ROWS * self._line_rows.width:
+                self._line_rows.flush()
+
+
+_STAR_WRAPPERS = frozenset({"ProcessMessageResponse", "payload", "content"})
+
+
+def _payload_name(root: etree._Element) -> str:
+    """Local name of the first element under the Body (below the STAR wrappers), for drift errors."""
+    el = next((c for c in root if isinstance(c.tag, str) and _local(c.tag) == "Body"), None)
+    while el is not None:
+        child = next((c for c in el if isinstance(c.tag, str)), None)
+        if child is None:
+            return f"(empty {_local(el.tag)})"
+        if _local(child.tag) not in _STAR_WRAPPERS:
+            return _local(child.tag)
+        el = child
+    return "(no Body)"
 
 
 def _code(text: str) -> str:
@@ -236,10 +394,9 @@ def _fault(el: etree._Element) -> Fault:
     return Fault(_code(_child_text(el, "faultcode")), None, _child_text(el, "faultstring"))
 
 
-def parse_response(chunks: Iterable[bytes], fields: Sequence[str], columns: Sequence[str] | None = None
-                   ) -> ParsedResponse:
+def parse_response(chunks: Iterable[bytes], spec: RecordSpec) -> ParsedResponse:
     """Parse a whole response body given as an iterable of byte chunks."""
-    parser = ResultParser(fields, columns)
+    parser = ResultParser(spec)
     for chunk in chunks:
         parser.feed(chunk)
     return parser.close()

@@ -73,10 +73,16 @@ VEHICLE_TYPED_COLUMNS: dict[str, pa.DataType] = {
 VEHICLE_GOOD_SCHEMA = pa.schema([pa.field(c, VEHICLE_TYPED_COLUMNS.get(c, pa.string())) for c in VEHICLE_RAW_COLUMNS])
 """good.parquet schema of the vehicles dataset."""
 
+DATE_TIME_COLUMNS: frozenset[str] = frozenset({"date_promised"})
+"""Raw `date_*` columns that carry a date with time, `yyyyMMddHHmm` (repair orders'
+PromisedDateTime): typed as timestamp[s] (UTC) in good.parquet instead of date32."""
+
 _INT_RE = r"^[+-]?[0-9]{1,18}$"
 _DECIMAL_RE = r"^[+-]?([0-9]{1,30}(\.[0-9]*)?|\.[0-9]{1,30})$"
 _DATE_RE = r"^[0-9]{8}$"
 _EMPTY_DATES = ("0", "00000000")
+_DATE_TIME_RE = r"^[0-9]{12}$"
+_EMPTY_DATE_TIMES = ("0", "000000000000")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -158,6 +164,23 @@ def date_array(values: Any) -> tuple[pa.Array, np.ndarray]:
     return typed, invalid
 
 
+def date_time_array(values: Any) -> tuple[pa.Array, np.ndarray]:
+    """`yyyyMMddHHmm` strings -> timestamp[s] (UTC); `0`, empty -> null; a bad date, hour > 23 or
+    minute > 59 is invalid. The date part is checked by date_array (one calendar rule)."""
+    clean = _clean(_as_array(values), _EMPTY_DATE_TIMES)
+    shaped = pc.fill_null(pc.match_substring_regex(clean, _DATE_TIME_RE), False)
+    kept = pc.if_else(shaped, clean, pa.scalar(None, pa.string()))
+    day, bad_day = date_array(pc.utf8_slice_codeunits(kept, 0, 8))
+    minutes = pc.cast(pc.utf8_slice_codeunits(kept, 8, 12), pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    hour, minute = minutes // 100, minutes % 100
+    ok = _mask(pc.is_valid(day)) & (hour <= 23) & (minute <= 59)
+    seconds = (day.cast(pa.int32()).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64) * 86400
+               + hour * 3600 + minute * 60)
+    typed = pa.array(seconds, type=pa.int64(), mask=~ok).cast(pa.timestamp("s", tz="UTC"))
+    invalid = _mask(pc.is_valid(clean)) & ~ok
+    return typed, invalid
+
+
 def flag_array(values: Any) -> tuple[pa.Array, np.ndarray]:
     """`Y` -> True, `N` -> False (case-insensitive), empty -> null, anything else invalid."""
     clean = pc.utf8_upper(_clean(_as_array(values)))
@@ -224,6 +247,8 @@ def convert_array(values: Any, type: pa.DataType) -> tuple[pa.Array, np.ndarray]
     """Dispatch on the target type: the converter good.parquet uses for a column of `type`."""
     if pa.types.is_date32(type):
         return date_array(values)
+    if pa.types.is_timestamp(type):
+        return date_time_array(values)
     if pa.types.is_boolean(type):
         return flag_array(values)
     if pa.types.is_integer(type):

@@ -36,10 +36,10 @@ if TYPE_CHECKING:
 
 VEHICLE_FIELDS: tuple[str, ...] = (
     "CompanyNumber", "VIN", "StockNumber", "Status", "TypeNU", "ModelYear", "Make", "Model", "ModelCode",
-    "BodyStyle", "Color", "Trim", "Odometer", "DateInInventory", "DateInService", "DateDelivered", "DateModified",
+    "BodyStyle", "Color", "Trim", "Odometer", "DateInInventory", "DateInService", "DateDelivered",
     "ListPrice", "VehicleCost", "CertifiedUsedCar",
 )
-"""VehicleInventory / VehicleLookup `Result` children, in the order written (OPENTRACK.md)."""
+"""Vehicle record children written (real names; real vehicles have no DateModified), in order."""
 
 # make code -> (make, WMIs, ((model, body style), ...))
 MAKES: dict[str, tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]]] = {
@@ -164,8 +164,6 @@ def _arrivals_present(
         chars = "".join(VIN_ALPHABET[c] for c in vin_chars[i])
         vin = make_vin(wmis[model_pick[i] % len(wmis)], chars[:5], year, chars[5], int(serial[i]))
         changed = bool(has_change[i]) and off >= change_at[i]
-        returned_at = a + int(gap_at[i] + gap_len[i]) if has_gap[i] and off >= gap_at[i] + gap_len[i] else a
-        modified = max(a, returned_at, a + int(change_at[i]) if changed else a)
         list_price = int(price[i]) + (20000 if is_new else 0)
         yield {
             "CompanyNumber": company,
@@ -184,7 +182,6 @@ def _arrivals_present(
             "DateInInventory": ymd(a),
             "DateInService": "0" if is_new else ymd(date(year, 1, 1).toordinal() + int(service_day[i])),
             "DateDelivered": "0",
-            "DateModified": ymd(modified),
             "ListPrice": f"{list_price}.00",
             "VehicleCost": f"{list_price * 9 // 10}.00",
             "CertifiedUsedCar": "Y" if not is_new and certified[i] else "N",
@@ -233,7 +230,7 @@ def _scripted(
     defaults: dict[str, str | None] = {f: "" for f in VEHICLE_FIELDS}
     defaults |= {"CompanyNumber": dealer.company_number, "Status": "I", "TypeNU": "U", "ModelYear": "0",
                  "Odometer": "0", "DateInInventory": "0", "DateInService": "0", "DateDelivered": "0",
-                 "DateModified": ymd(as_of.toordinal()), "ListPrice": "0", "VehicleCost": "0",
+                 "ListPrice": "0", "VehicleCost": "0",
                  "CertifiedUsedCar": "N"}
     for scripted in script[as_of]:
         yield defaults | {k: None if v is None else str(v) for k, v in scripted.items()}

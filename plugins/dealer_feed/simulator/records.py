@@ -2,8 +2,9 @@
 
 Smaller cousins of simulator.inventory: a dealer's parts catalogue per make code is fixed
 by (seed, dealer, make) and its quantities move by day; repair orders open on each day
-and stay open a few days; customers exist for numbers 100000-199999. Field names are our
-guesses where OPENTRACK.md has none (documented in docs/OPENTRACK.md).
+and stay open a few days; customers exist for numbers 100000-199999. Field names are the
+real records' (OpenTrack.NET's published response samples, docs/OPENTRACK.md); values
+are made up. Each repair order carries 1-3 lines (`repair_order_lines`).
 """
 
 from __future__ import annotations
@@ -20,22 +21,27 @@ if TYPE_CHECKING:
     from dealer_feed.simulator.world import DealerSpec, World
 
 PARTS_FIELDS: tuple[str, ...] = (
-    "PartNumber", "Manufacturer", "Description", "QuantityOnHand", "QuantityOnOrder", "BinLocation",
-    "ListPrice", "Cost", "DateLastSold", "DateLastReceived", "Status",
+    "PartNumber", "Manufacturer", "PartDescription", "QuantityOnHand", "QuantityOnOrder", "BinLocation",
+    "ListPrice", "Cost", "DateInInventory", "DateLastSold", "Status",
 )
 REPAIR_ORDER_FIELDS: tuple[str, ...] = (
-    "RepairOrderNumber", "CompanyNumber", "VIN", "StockNumber", "CustomerNumber", "ServiceAdvisor", "Status",
-    "OpenDate", "PromisedDate", "MileageIn", "TotalEstimate",
+    "CompanyNumber", "OpenTransactionDate", "RepairOrderNumber", "CustomerNumber", "CustomerKey", "ROStatus",
+    "ServiceWriterID", "TotalEstimate", "VIN", "StockNumber", "OdometerIn", "PromisedDateTime",
+)
+REPAIR_ORDER_LINE_FIELDS: tuple[str, ...] = (
+    "ServiceLineNumber", "LineType", "SequenceNumber", "TransCode", "TransDate", "ServiceType", "LineStatus",
+    "LinePaymentMethod", "TechnicianID", "LaborOpCode", "LaborHours", "ActualRetailAmount",
 )
 CUSTOMER_FIELDS: tuple[str, ...] = (
-    "CustomerNumber", "FirstName", "LastName", "Address", "City", "State", "ZipCode", "PhoneNumber", "Email",
+    "CustomerNumber", "LastName", "FirstName", "Address1", "City", "StateCode", "ZipCode", "PhoneNumber", "Email1",
 )
 
 PART_NAMES = ("OIL FILTER", "AIR FILTER", "CABIN FILTER", "BRAKE PAD SET", "WIPER BLADE", "SPARK PLUG",
               "ROTOR", "SERPENTINE BELT", "BATTERY", "HEADLAMP BULB", "FLOOR MAT SET", "COOLANT")
 FIRST_NAMES = ("ANA", "BEN", "CARLA", "DEV", "ELI", "FAYE", "GUS", "HANA", "IVAN", "JO")
 LAST_NAMES = ("SMITH", "GARCIA", "NGUYEN", "PATEL", "KIM", "JOHNSON", "LOPEZ", "MILLER")
-ADVISORS = ("ADV01", "ADV02", "ADV03", "ADV04")
+ADVISORS = ("101", "102", "103", "104")
+"""ServiceWriterID values (the real sample has numeric writer ids)."""
 RO_MAX_OPEN_DAYS = 10
 
 
@@ -64,14 +70,14 @@ def parts(world: World, dealer: DealerSpec, make_code: str, day: date) -> list[d
         {
             "PartNumber": f"{make_code}{numbers[i]}",
             "Manufacturer": make_code,
-            "Description": PART_NAMES[names[i]],
+            "PartDescription": PART_NAMES[names[i]],
             "QuantityOnHand": str(on_hand[i]),
             "QuantityOnOrder": str(on_order[i]),
             "BinLocation": f"B{bins[i]:03d}",
             "ListPrice": f"{prices[i] / 100:.2f}",
             "Cost": f"{prices[i] * 0.6 / 100:.2f}",
+            "DateInInventory": ymd(d - int(received_ago[i])),
             "DateLastSold": ymd(d - int(sold_ago[i])) if sold_ago[i] < 60 else "0",
-            "DateLastReceived": ymd(d - int(received_ago[i])),
             "Status": "A",
         }
         for i in range(n)
@@ -94,19 +100,34 @@ def open_repair_orders(world: World, dealer: DealerSpec, day: date) -> list[dict
         estimate = rng.integers(50, 3000, n)
         for i in np.flatnonzero(d - opened <= open_days):
             rows.append({
-                "RepairOrderNumber": f"{opened % 100000:05d}{i:02d}",
                 "CompanyNumber": dealer.company_number,
+                "OpenTransactionDate": ymd(opened),
+                "RepairOrderNumber": f"{opened % 100000:05d}{i:02d}",
+                "CustomerNumber": "",
+                "CustomerKey": str(customer[i]),
+                "ROStatus": "2",
+                "ServiceWriterID": ADVISORS[advisor[i]],
+                "TotalEstimate": f"{estimate[i]}.00",
                 "VIN": f"1HGCM82633A{vin_serial[i]:06d}",
                 "StockNumber": "",
-                "CustomerNumber": str(customer[i]),
-                "ServiceAdvisor": ADVISORS[advisor[i]],
-                "Status": "OPEN",
-                "OpenDate": ymd(opened),
-                "PromisedDate": ymd(opened + int(open_days[i])),
-                "MileageIn": str(mileage[i]),
-                "TotalEstimate": f"{estimate[i]}.00",
+                "OdometerIn": str(mileage[i]),
+                "PromisedDateTime": ymd(opened + int(open_days[i])) + "1700",
             })
     return rows
+
+
+def repair_order_lines(order: dict[str, str | None]) -> list[dict[str, str]]:
+    """The order's Details lines: 1-3, fixed by its number (a function of the order alone)."""
+    key = _key(order.get("RepairOrderNumber") or "")
+    return [
+        {
+            "ServiceLineNumber": str(n), "LineType": "A", "SequenceNumber": "0", "TransCode": "CP",
+            "TransDate": order.get("OpenTransactionDate") or "0", "ServiceType": "MR", "LineStatus": "I",
+            "LinePaymentMethod": "C", "TechnicianID": "", "LaborOpCode": f"{(key >> n) % 90 + 10:02d}",
+            "LaborHours": f"{(key >> (2 * n)) % 30 / 10:.1f}", "ActualRetailAmount": f"{(key >> n) % 500}.00",
+        }
+        for n in range(1, key % 3 + 2)
+    ]
 
 
 def customer(world: World, dealer: DealerSpec, number: str) -> dict[str, str | None] | None:
@@ -117,12 +138,12 @@ def customer(world: World, dealer: DealerSpec, number: str) -> dict[str, str | N
     first, last = FIRST_NAMES[rng.integers(len(FIRST_NAMES))], LAST_NAMES[rng.integers(len(LAST_NAMES))]
     return {
         "CustomerNumber": number,
-        "FirstName": first,
         "LastName": last,
-        "Address": f"{rng.integers(1, 9999)} MAIN ST",
+        "FirstName": first,
+        "Address1": f"{rng.integers(1, 9999)} MAIN ST",
         "City": "SPRINGFIELD",
-        "State": "IL",
-        "ZipCode": f"{rng.integers(60000, 63000)}",
+        "StateCode": "IL",
+        "ZipCode": f"{rng.integers(60000, 63000)}0000",
         "PhoneNumber": f"217555{rng.integers(1000, 9999)}",
-        "Email": f"{first.lower()}.{last.lower()}@example.com",
+        "Email1": f"{first.lower()}.{last.lower()}@example.com",
     }

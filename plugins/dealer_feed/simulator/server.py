@@ -2,8 +2,11 @@
 
 Endpoints (any path prefix works, so a base URL like `http://host:port/OpenTrack/` does):
 
-* `POST .../{VehicleAPI,CustomerAPI,ServiceAPI,PartsAPI}.asmx` — SOAP 1.1 (`text/xml`)
-  or 1.2 (`application/soap+xml`), chosen per request by its content type;
+* `POST .../WebService.asmx` — the STAR ProcessMessage transport (every operation; the
+  real service's dialect, the client's default);
+* `POST .../{VehicleAPI,CustomerAPI,ServiceAPI,PartsAPI}.asmx` — the per-area transport;
+  both SOAP 1.1 (`text/xml`) or 1.2 (`application/soap+xml`), chosen per request by its
+  content type, and both served from the same world;
 * `GET  .../{Service}.asmx?WSDL` — the service's WSDL (both SOAP versions);
 * `GET/POST/DELETE /admin/faults` — list / add (JSON rule or list) / clear injected faults;
 * `GET/DELETE /admin/requests` — the request log (no credentials in it) / clear it;
@@ -11,7 +14,8 @@ Endpoints (any path prefix works, so a base URL like `http://host:port/OpenTrack
 
 A call is handled in this order: parse -> injected fault -> credentials (SOAP Fault) ->
 vendor rate limit (HTTP 429) -> as-of date -> dealer (in-band UNKNOWN_DEALER) -> grant
-(in-band METHOD_NOT_AUTHORIZED / ACCESS_NOT_YET_BEGUN / ACCESS_ENDED) -> data. Answers
+(in-band 311 not granted / 314 access starts later / 312 access expired: the real STAR
+access codes) -> data. Answers
 are streamed with HTTP/1.1 chunked encoding on keep-alive connections.
 """
 
@@ -39,6 +43,8 @@ from dealer_feed.simulator.inventory import ymd
 from dealer_feed.simulator.soap import (
     CONTENT_TYPES,
     SERVICES,
+    STAR,
+    STAR_SERVICE,
     SoapClientFault,
     SoapRequest,
     fault_document,
@@ -47,7 +53,7 @@ from dealer_feed.simulator.soap import (
     soap_version,
 )
 from dealer_feed.simulator.world import FaultRule, World, load_world
-from dealer_feed.simulator.wsdl import wsdl_document
+from dealer_feed.simulator.wsdl import star_wsdl_document, wsdl_document
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ AS_OF_HEADER = "X-OpenTrack-As-Of"
 """Simulator convention: the UTC date a call is made 'on', for operations without a date parameter."""
 
 _FAULT_RULES = TypeAdapter(list[FaultRule])
+ACCESS_NOT_GRANTED, ACCESS_ENDED, ACCESS_NOT_YET_BEGUN = "311", "312", "314"
+"""The real STAR access codes (OpenTrack.NET OpenTrackException.cs) the simulator answers with."""
 
 
 @dataclass
@@ -106,23 +114,27 @@ class Simulator:
             if grant else None
         vendor_is = f"Vendor {vendor.username!r}"
         if grant is None:
-            return self._in_band(request, "METHOD_NOT_AUTHORIZED", f"{vendor_is} is not authorized for method "
-                                 f"{op.method} at {where}.")
+            return self._in_band(request, ACCESS_NOT_GRANTED, f"Access validation error: Dealer has not granted "
+                                 f"access to Vendor ({vendor_is}, method {op.method}, {where}).")
         if day < grant.begins:
-            return self._in_band(request, "ACCESS_NOT_YET_BEGUN", f"{vendor_is} access to method {op.method} at "
-                                 f"{where} begins {grant.begins:%Y%m%d}, after {day:%Y%m%d}.", window)
+            return self._in_band(request, ACCESS_NOT_YET_BEGUN, f"Access validation error: Dealer access start date "
+                                 f"is a future date ({vendor_is}, method {op.method}, {where}: begins "
+                                 f"{grant.begins:%Y%m%d}, after {day:%Y%m%d}).", window)
         if grant.ends is not None and day > grant.ends:
-            return self._in_band(request, "ACCESS_ENDED", f"{vendor_is} access to method {op.method} at {where} "
-                                 f"ended {grant.ends:%Y%m%d}.", window)
+            return self._in_band(request, ACCESS_ENDED, f"Access validation error: Dealer access for Vendor has "
+                                 f"expired ({vendor_is}, method {op.method}, {where}: ended {grant.ends:%Y%m%d}).",
+                                 window)
         rows, errors = self._rows(request, dealer.dealer_id, day)
         counter = [0]
         entry["rows"] = counter
         return _Answer(200, "ok" if not errors else f"error:{errors[0][0]}",
-                       result_chunks(version, op, rows, window=window, errors=errors, counter=counter))
+                       result_chunks(version, op, rows, transport=request.transport, window=window, errors=errors,
+                                     counter=counter))
 
     def _in_band(self, request: SoapRequest, code: str, message: str,
                  window: tuple[str, str, str] | None = None) -> _Answer:
-        return _Answer(200, f"error:{code}", result_chunks(request.version, request.operation, (), window=window,
+        return _Answer(200, f"error:{code}", result_chunks(request.version, request.operation, (),
+                                                            transport=request.transport, window=window,
                                                             errors=[(code, message)]))
 
     def _rows(self, request: SoapRequest, dealer_id: str, day: date
@@ -145,7 +157,7 @@ class Simulator:
             keys = ("RepairOrderNumber", "VIN", "StockNumber")
             return [r for r in self.world.repair_orders(dealer_id, day)
                     if all(r.get(k) == p[k] for k in keys if k in p)
-                    and (start is None or (r["OpenDate"] or "0") >= f"{start:%Y%m%d}")], []
+                    and (start is None or (r["OpenTransactionDate"] or "0") >= f"{start:%Y%m%d}")], []
         make = p["Manufacturer"]
         if make not in dealer.make_codes:
             return (), [("UNKNOWN_MAKE_CODE", f"Make code {make!r} is not set up at this dealer (known: "
@@ -263,7 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _service(self) -> str | None:
         name = urlsplit(self.path).path.rstrip("/").rsplit("/", 1)[-1]
         if name.lower().endswith(".asmx"):
-            return next((s for s in SERVICES if s.lower() == name[:-5].lower()), None)
+            return next((s for s in (*SERVICES, STAR_SERVICE) if s.lower() == name[:-5].lower()), None)
         return None
 
     # ----------------------------------------------------------------- verbs
@@ -274,7 +286,8 @@ class _Handler(BaseHTTPRequestHandler):
         if service and url.query.lower() == "wsdl":
             host = self.headers.get("Host") or "%s:%s" % self.server.server_address[:2]
             location = f"http://{host}{url.path}"
-            self._send(200, wsdl_document(service, location), "text/xml; charset=utf-8")
+            document = star_wsdl_document(location) if service == STAR_SERVICE else wsdl_document(service, location)
+            self._send(200, document, "text/xml; charset=utf-8")
         elif url.path == "/admin/faults":
             self._json(200, {"faults": self.sim.faults.snapshot()})
         elif url.path == "/admin/requests":
@@ -282,7 +295,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/admin/health":
             self._json(200, {"ok": True, "dealers": len(self.sim.world.dealers)})
         else:
-            self._send(404, b"not found: try /VehicleAPI.asmx?WSDL or /admin/requests", "text/plain")
+            self._send(404, b"not found: try /WebService.asmx?WSDL, /VehicleAPI.asmx?WSDL or /admin/requests",
+                       "text/plain")
 
     def do_DELETE(self) -> None:  # noqa: N802
         path = urlsplit(self.path).path
@@ -304,8 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         service = self._service()
         if service is None:
-            self._send(404, b"not found: POST to one of " + ", ".join(f"{s}.asmx" for s in SERVICES).encode(),
-                       "text/plain")
+            self._send(404, b"not found: POST to one of " + ", ".join(
+                f"{s}.asmx" for s in (STAR_SERVICE, *SERVICES)).encode(), "text/plain")
             return
         self._soap(service, body)
 
@@ -330,10 +344,12 @@ class _Handler(BaseHTTPRequestHandler):
                                                                             sender=True)]), version)
             return
         op = request.operation
-        entry.update(operation=op.name, method=op.method, dealer_id=request.dealer_id)
-        if op.service != service:
+        entry.update(operation=op.name, method=op.method, dealer_id=request.dealer_id, transport=request.transport)
+        expected = STAR_SERVICE if request.transport == STAR else op.service
+        if expected != service:
+            how = "a STAR ProcessMessage" if request.transport == STAR else f"a per-area {op.name}"
             self._finish(entry, _Answer(500, "bad_request", [fault_document(
-                version, "INVALID_REQUEST", f"{op.name} is served by {op.service}.asmx, not {service}.asmx",
+                version, "INVALID_REQUEST", f"{how} request is served by {expected}.asmx, not {service}.asmx",
                 sender=True)]), version)
             return
         rule = self.sim.faults.take(request.dealer_id, op.method)

@@ -4,13 +4,21 @@ Responses are written as a stream of byte chunks built from an iterator of rows,
 50,000-vehicle inventory is never a whole document in memory (the server sends the
 chunks with HTTP chunked encoding as they are produced).
 
-Shape of every successful (HTTP 200) answer, SOAP 1.1 or 1.2 alike:
+Two dialects from the same world (docs/OPENTRACK.md "Transport"), SOAP 1.1 or 1.2 alike:
 
-    Envelope/Body/{Op}Response (ns opentrack.dealertrack.com)
-      /{Op}Result (ns opentrack.dealertrack.com/transitional)
+    star (WebService.asmx; what the real service's payloads show):
+    Envelope/Body/ProcessMessageResponse (STAR transport ns)/payload/content
+      /{Op}Response xmlns=""
         AccessWindow{Method, AccessBegins, AccessEnds}   (simulator convention, optional)
-        Result{field...}*                                (flat text fields; vehicles: Options)
-        Errors{Error{Code, Message}*}                    (in-band errors, optional)
+        {Record}{field...}*                              (Vehicle, Part, OpenRepairOrder, Customer)
+        Error{Code, Message}*                            (in-band errors, directly under the root)
+
+    per-area ({Area}API.asmx; every element qualified in opentrack.dealertrack.com, as the
+    per-area WSDL's elementFormDefault="qualified" declares):
+    Envelope/Body/{Op}Response/{Op}Result/{AccessWindow?, {Record}*, Errors{Error*}?}
+
+Vehicles (new ones) carry nested OptionalFields/Options lists with their own Description;
+repair orders carry Details/OpenRepairOrderDetail lines, as the real records do.
 """
 
 from __future__ import annotations
@@ -23,12 +31,21 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from dealer_feed.simulator.inventory import VEHICLE_FIELDS
-from dealer_feed.simulator.records import CUSTOMER_FIELDS, PARTS_FIELDS, REPAIR_ORDER_FIELDS
+from dealer_feed.simulator.records import (
+    CUSTOMER_FIELDS,
+    PARTS_FIELDS,
+    REPAIR_ORDER_FIELDS,
+    REPAIR_ORDER_LINE_FIELDS,
+    repair_order_lines,
+)
 
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 OT_NS = "opentrack.dealertrack.com"
-TR_NS = "opentrack.dealertrack.com/transitional"
+STAR_NS = "http://www.starstandards.org/webservices/2005/10/transport"
+STAR_ACTION = f"{STAR_NS}/operations/ProcessMessage"
+STAR_SERVICE = "WebService"
+STAR, PER_AREA = "star", "per-area"
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 CONTENT_TYPES = {"1.1": "text/xml; charset=utf-8", "1.2": "application/soap+xml; charset=utf-8"}
 CHUNK_BYTES = 64 * 1024
@@ -46,7 +63,8 @@ class OperationSpec:
     method: str
     params: tuple[tuple[str, tuple[str, ...]], ...]
     """Body children after Dealer: (element, its children) — no children: a plain string."""
-    result_type: str
+    record: str
+    """The record element's name (real records are named by type)."""
     fields: tuple[str, ...]
     required: tuple[str, ...] = ()
 
@@ -57,14 +75,14 @@ OPERATIONS: dict[str, OperationSpec] = {
         OperationSpec("VehicleInventory", "VehicleAPI", "Vehicle",
                       (("LookupParms", ("Type", "FromDateInInventory", "ToDateInInventory")),),
                       "Vehicle", VEHICLE_FIELDS),
-        OperationSpec("VehicleLookup", "VehicleAPI", "Vehicle", (("LookupParms", ("VIN", "StockNumber")),),
+        OperationSpec("VehicleLookup", "VehicleAPI", "Vehicle", (("VIN", ()), ("StockNumber", ())),
                       "Vehicle", VEHICLE_FIELDS),
         OperationSpec("CustomerLookup", "CustomerAPI", "Customer", (("CustomerNumber", ()),),
                       "Customer", CUSTOMER_FIELDS, required=("CustomerNumber",)),
         OperationSpec("OpenRepairOrderLookup", "ServiceAPI", "Service",
                       (("LookupParms", ("RepairOrderNumber", "VIN", "StockNumber", "CreatedDateTimeStart",
                                         "CreatedDateTimeEnd", "ModifiedAfter")),),
-                      "RepairOrder", REPAIR_ORDER_FIELDS),
+                      "OpenRepairOrder", REPAIR_ORDER_FIELDS),
         OperationSpec("PartsInventory", "PartsAPI", "Parts", (("InventoryParms", ("Manufacturer", "PartNumber")),),
                       "Part", PARTS_FIELDS, required=("Manufacturer",)),
     )
@@ -82,6 +100,7 @@ class SoapClientFault(ValueError):
 class SoapRequest:
     version: str
     operation: OperationSpec
+    transport: str = PER_AREA
     username: str = ""
     password: str = field(default="", repr=False)
     enterprise_code: str = ""
@@ -126,10 +145,20 @@ def parse_request(body: bytes, content_type: str) -> SoapRequest:
     if body_el is None or len(body_el) == 0:
         raise SoapClientFault("SOAP Body is missing or empty")
     call = body_el[0]
+    transport = PER_AREA
+    if _local(call.tag) == "ProcessMessage":
+        transport = STAR
+        content = call.find(f"{{{STAR_NS}}}payload/{{{STAR_NS}}}content")
+        if call.tag != f"{{{STAR_NS}}}ProcessMessage" or content is None or len(content) == 0:
+            raise SoapClientFault("ProcessMessage needs payload/content with the request element (STAR transport "
+                                  "namespace)")
+        call = content[0]
+        if etree.QName(call).namespace:
+            raise SoapClientFault(f"the STAR payload's request element must be unqualified, got {call.tag}")
     op = OPERATIONS.get(_local(call.tag))
     if op is None:
         raise SoapClientFault(f"unknown operation {_local(call.tag)!r} (served: {', '.join(OPERATIONS)})")
-    request = SoapRequest(version=version, operation=op)
+    request = SoapRequest(version=version, operation=op, transport=transport)
     header = root.find(f"{{{envelope_ns}}}Header")
     if header is not None:
         for el in header.iter(f"{{{WSSE_NS}}}Username", f"{{{WSSE_NS}}}Password"):
@@ -167,12 +196,25 @@ def _element(name: str, value: str | None) -> str:
 
 
 def _options(vin: str | None) -> str:
-    """Nested OptionalFields-like list on new vehicles (clients must skip what they do not read)."""
+    """Nested OptionalFields and Options lists on new vehicles, each entry with its own Description
+    (clients must not let it leak into the vehicle)."""
     key = zlib.crc32((vin or "").encode())
     picks = {OPTION_CODES[key % len(OPTION_CODES)], OPTION_CODES[(key >> 8) % len(OPTION_CODES)]}
-    return "<Options>" + "".join(
-        f"<Option><Code>{code}</Code><Description>{text}</Description></Option>" for code, text in sorted(picks)
+    optional = ("<OptionalFields><VehicleOptionalField><OptionNumber>3</OptionNumber><Description>Pack</Description>"
+                "<FieldType>N</FieldType><NumericFieldValue>0.00</NumericFieldValue></VehicleOptionalField>"
+                "</OptionalFields>")
+    return optional + "<Options>" + "".join(
+        f"<VehicleOption><OptionCode>{code}</OptionCode><Description>{text}</Description></VehicleOption>"
+        for code, text in sorted(picks)
     ) + "</Options>"
+
+
+def _details(order: dict[str, str | None]) -> str:
+    """A repair order's Details/OpenRepairOrderDetail lines."""
+    return "<Details>" + "".join(
+        "<OpenRepairOrderDetail>" + "".join(_element(k, line[k]) for k in REPAIR_ORDER_LINE_FIELDS)
+        + "</OpenRepairOrderDetail>" for line in repair_order_lines(order)
+    ) + "</Details>"
 
 
 def result_chunks(
@@ -180,6 +222,7 @@ def result_chunks(
     op: OperationSpec,
     rows: Iterable[dict[str, str | None]],
     *,
+    transport: str = STAR,
     window: tuple[str, str, str] | None = None,
     errors: Iterable[tuple[str, str]] = (),
     counter: list[int] | None = None,
@@ -188,21 +231,27 @@ def result_chunks(
 
     `window` = (method, begins yyyyMMdd, ends yyyyMMdd or "0"); `counter[0]` counts rows.
     """
-    parts = [
-        _envelope_open(version),
-        f'<{op.name}Response xmlns="{OT_NS}"><{op.name}Result xmlns="{TR_NS}">',
-    ]
+    if transport == STAR:
+        parts = [_envelope_open(version), f'<tran:ProcessMessageResponse xmlns:tran="{STAR_NS}"><tran:payload>'
+                 f'<tran:content id="Content0"><{op.name}Response xmlns="">']
+        close = f"</{op.name}Response></tran:content></tran:payload></tran:ProcessMessageResponse>"
+    else:
+        parts = [_envelope_open(version), f'<{op.name}Response xmlns="{OT_NS}"><{op.name}Result>']
+        close = f"</{op.name}Result></{op.name}Response>"
     if window:
         method, begins, ends = window
         parts.append(f"<AccessWindow><Method>{method}</Method><AccessBegins>{begins}</AccessBegins>"
                      f"<AccessEnds>{ends}</AccessEnds></AccessWindow>")
     size = sum(map(len, parts))
-    with_options = op.result_type == "Vehicle"
+    record = op.record
+    with_options, with_lines = record == "Vehicle", record == "OpenRepairOrder"
     for row in rows:
-        text = "<Result>" + "".join(_element(k, v) for k, v in row.items())
+        text = f"<{record}>" + "".join(_element(k, v) for k, v in row.items())
         if with_options and row.get("TypeNU") == "N":
             text += _options(row.get("VIN"))
-        text += "</Result>"
+        elif with_lines:
+            text += _details(row)
+        text += f"</{record}>"
         parts.append(text)
         size += len(text)
         if counter is not None:
@@ -210,12 +259,11 @@ def result_chunks(
         if size >= CHUNK_BYTES:
             yield "".join(parts).encode()
             parts, size = [], 0
-    errors = list(errors)
+    errors = "".join(f"<Error>{_element('Code', code)}{_element('Message', message)}</Error>"
+                     for code, message in errors)
     if errors:
-        parts.append("<Errors>" + "".join(
-            f"<Error>{_element('Code', code)}{_element('Message', message)}</Error>" for code, message in errors
-        ) + "</Errors>")
-    parts.append(f"</{op.name}Result></{op.name}Response>{_ENVELOPE_CLOSE}")
+        parts.append(errors if transport == STAR else f"<Errors>{errors}</Errors>")
+    parts.append(close + _ENVELOPE_CLOSE)
     yield "".join(parts).encode()
 
 
@@ -226,7 +274,7 @@ def fault_document(version: str, code: str, message: str, *, sender: bool, subco
     (`Server` / `Receiver`). `subcode` (e.g. `wsse:FailedAuthentication`) refines it: in
     SOAP 1.1 it replaces the fault code, in 1.2 it is the Subcode value.
     """
-    detail = f'<Error xmlns="{TR_NS}">{_element("Code", code)}{_element("Message", message)}</Error>'
+    detail = f'<Error xmlns="{OT_NS}">{_element("Code", code)}{_element("Message", message)}</Error>'
     wsse = f' xmlns:wsse="{WSSE_NS}"' if subcode and subcode.startswith("wsse:") else ""
     if version == "1.2":
         value = "soap:Sender" if sender else "soap:Receiver"

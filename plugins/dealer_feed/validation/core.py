@@ -35,7 +35,14 @@ import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
 from dealer_feed.landing import as_utc, run_id
-from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS, _mask, string_array, type_table
+from dealer_feed.opentrack.values import (
+    DATE_TIME_COLUMNS,
+    VEHICLE_GOOD_SCHEMA,
+    VEHICLE_RAW_COLUMNS,
+    _mask,
+    string_array,
+    type_table,
+)
 from dealer_feed.validation import limits, suites
 from dealer_feed.validation.suites import BATCH_COLUMN, Rule, parses_column
 
@@ -320,12 +327,17 @@ def _vehicle_plan(group: GroupConfig, run_year: int) -> _Plan:
     )
 
 
+def _date_type(column: str) -> pa.DataType:
+    """date32, or a UTC timestamp for the columns OpenTrack delivers as yyyyMMddHHmm."""
+    return pa.timestamp("s", tz="UTC") if column in DATE_TIME_COLUMNS else pa.date32()
+
+
 def _keyed_plan(dataset: str, key: str, group: GroupConfig, tables: Mapping[str, pa.Table]) -> _Plan:
     columns: dict[str, None] = {"dealer_id": None, key: None}
     for table in tables.values():
         columns.update(dict.fromkeys(table.column_names))
     dates = [c for c in columns if c.startswith("date_")]
-    schema = pa.schema([pa.field(c, pa.date32() if c in dates else pa.string()) for c in columns])
+    schema = pa.schema([pa.field(c, _date_type(c) if c in dates else pa.string()) for c in columns])
     rules = tuple(suites.keyed_rules(group.dealer_ids, key, dates))
     fit = limits.limits_for(dataset, schema)
     return _Plan(

@@ -37,6 +37,23 @@ def test_hook_builds_client_from_connection(connection):
     assert PASSWORD not in repr(client)
 
 
+@pytest.mark.parametrize(("extra", "transport", "service"), [
+    ({}, "star", "WebService"),
+    ({"transport": "per-area"}, "per-area", "VehicleAPI"),
+])
+def test_transport_is_a_connection_field(connection, sim, extra, transport, service):
+    client = OpenTrackHook(connection(extra={"timeout": "2"} | extra)).client()
+
+    assert client.transport == transport and client.vehicle_inventory(dealer("A1"), RUN).num_rows > 0
+    [call] = sim.requests(operation="VehicleInventory")
+    assert (call["transport"], call["service"]) == (transport, service)
+
+
+def test_unknown_transport_is_refused(connection):
+    with pytest.raises(ValueError, match="transport must be one of"):
+        OpenTrackHook(connection(extra={"transport": "soap"})).client()
+
+
 def test_test_connection_ok_and_bad_password(connection):
     ok, message = OpenTrackHook(connection()).test_connection()
     bad, why = OpenTrackHook(connection("opentrack_bad", password="nope")).test_connection()

@@ -10,10 +10,14 @@ from dealer_feed.opentrack import parse
 from dealer_feed.opentrack.parse import ResponseParseError, parse_response
 
 HEAD = (b'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
-        b'<soap:Body><VehicleInventoryResponse xmlns="opentrack.dealertrack.com">'
-        b'<VehicleInventoryResult xmlns="opentrack.dealertrack.com/transitional">')
-TAIL = b"</VehicleInventoryResult></VehicleInventoryResponse></soap:Body></soap:Envelope>"
+        b'<soap:Body><ProcessMessageResponse xmlns="http://www.starstandards.org/webservices/2005/10/transport">'
+        b'<payload><content id="Content0"><VehicleInventoryResponse xmlns="">')
+TAIL = b"</VehicleInventoryResponse></content></payload></ProcessMessageResponse></soap:Body></soap:Envelope>"
 FIELDS = ("VIN", "StockNumber", "DateDelivered")
+
+
+def spec(columns=FIELDS) -> parse.RecordSpec:
+    return parse.RecordSpec("VehicleInventory", "Vehicle", FIELDS, tuple(columns), frozenset({"Options"}))
 
 
 def _doc(body: bytes) -> bytes:
@@ -26,10 +30,11 @@ def _chunks(data: bytes, size: int = 7):
 
 def test_rows_kept_verbatim_absent_is_null_nested_ignored():
     body = (b"<AccessWindow><Method>Vehicle</Method><AccessBegins>20260101</AccessBegins><AccessEnds>0</AccessEnds>"
-            b"</AccessWindow><Result><VIN> V1 </VIN><StockNumber></StockNumber><DateDelivered>0</DateDelivered>"
-            b"<Options><Option><Code>VIN</Code></Option></Options><Unknown>x</Unknown></Result>"
-            b"<Result><VIN>V2 &amp; co</VIN></Result>")
-    parsed = parse_response(_chunks(_doc(body)), FIELDS, ("vin", "stock_number", "date_delivered"))
+            b"</AccessWindow><Vehicle><VIN> V1 </VIN><StockNumber></StockNumber><DateDelivered>0</DateDelivered>"
+            b"<Options><VehicleOption><OptionCode>X</OptionCode><Description>D</Description></VehicleOption>"
+            b"</Options><Unknown>x</Unknown></Vehicle>"
+            b"<Vehicle><VIN>V2 &amp; co</VIN></Vehicle>")
+    parsed = parse_response(_chunks(_doc(body)), spec(("vin", "stock_number", "date_delivered")))
 
     assert parsed.table.to_pylist() == [
         {"vin": " V1 ", "stock_number": "", "date_delivered": "0"},
@@ -37,6 +42,7 @@ def test_rows_kept_verbatim_absent_is_null_nested_ignored():
     ]
     assert parsed.window == parse.AccessWindow("Vehicle", date(2026, 1, 1), None)
     assert parsed.errors == [] and parsed.fault is None
+    assert parsed.unknown_fields == {"Unknown": 1}  # nested Options are known, not counted
 
 
 def test_many_rows_span_batches(monkeypatch):
@@ -44,9 +50,9 @@ def test_many_rows_span_batches(monkeypatch):
     def result(i: int) -> bytes:  # fields absent, empty, and out of order, varying by row
         stock = b"<StockNumber>S%d</StockNumber>" % i if i % 3 else b""
         delivered = b"<DateDelivered>%s</DateDelivered>" % (b"D%d" % i if i % 2 else b"")
-        return b"<Result>" + delivered + b"<VIN>V%d</VIN>" % i + stock + b"</Result>"
+        return b"<Vehicle>" + delivered + b"<VIN>V%d</VIN>" % i + stock + b"</Vehicle>"
 
-    table = parse_response([_doc(b"".join(result(i) for i in range(25)))], FIELDS).table
+    table = parse_response([_doc(b"".join(result(i) for i in range(25)))], spec()).table
     assert table.to_pylist() == [
         {"VIN": f"V{i}", "StockNumber": f"S{i}" if i % 3 else None, "DateDelivered": f"D{i}" if i % 2 else ""}
         for i in range(25)
@@ -56,7 +62,7 @@ def test_many_rows_span_batches(monkeypatch):
 
 def test_in_band_errors():
     parsed = parse_response([_doc(b"<Errors><Error><Code>ACCESS_ENDED</Code><Message>m</Message></Error></Errors>")],
-                            FIELDS)
+                            spec())
     assert parsed.errors == [parse.ServiceError("ACCESS_ENDED", "m")] and parsed.table.num_rows == 0
 
 
@@ -70,13 +76,13 @@ def test_in_band_errors():
      parse.Fault("Sender", "FailedAuthentication", "no")),
 ])
 def test_soap_11_and_12_faults(document, fault):
-    assert parse_response([document], FIELDS).fault == fault
+    assert parse_response([document], spec()).fault == fault
 
 
 def test_truncated_document_is_malformed_not_unsafe():
-    data = _doc(b"<Result><VIN>V1</VIN></Result>")
+    data = _doc(b"<Vehicle><VIN>V1</VIN></Vehicle>")
     with pytest.raises(ResponseParseError) as caught:
-        parse_response(_chunks(data[: len(data) // 2]), FIELDS)
+        parse_response(_chunks(data[: len(data) // 2]), spec())
     assert not caught.value.unsafe
 
 
@@ -87,8 +93,34 @@ def test_truncated_document_is_malformed_not_unsafe():
 ])
 @pytest.mark.parametrize("chunk", [3, 1 << 16])
 def test_doctype_refused_whatever_the_chunking(prolog, chunk):
-    data = b'<?xml version="1.0"?>' + prolog + _doc(b"<Result><VIN>&b;</VIN></Result>")[len(b'<?xml version="1.0" '
+    data = b'<?xml version="1.0"?>' + prolog + _doc(b"<Vehicle><VIN>&b;</VIN></Vehicle>")[len(b'<?xml version="1.0" '
                                                                                             b'encoding="utf-8"?>'):]
     with pytest.raises(ResponseParseError) as caught:
-        parse_response(_chunks(data, chunk), FIELDS)
+        parse_response(_chunks(data, chunk), spec())
     assert caught.value.unsafe and "DOCTYPE" in str(caught.value)
+
+
+def test_qualified_fields_match_by_local_name_and_lines_span_batches(monkeypatch):
+    """Per-area answers qualify every element (opentrack.dealertrack.com); repair order lines
+    (more lines than orders) are kept whole across batches, each with its order's number."""
+    monkeypatch.setattr(parse, "BATCH_ROWS", 4)
+    lines = parse.LineSpec("Details", "OpenRepairOrderDetail", "RepairOrderNumber", "ro", ("ServiceLineNumber",),
+                           ("line",))
+    ro_spec = parse.RecordSpec("OpenRepairOrderLookup", "OpenRepairOrder", ("RepairOrderNumber", "ROStatus"),
+                               ("ro", "status"), lines=lines)
+
+    def order(i: int) -> bytes:
+        details = b"".join(b"<OpenRepairOrderDetail><ServiceLineNumber>%d</ServiceLineNumber><Extra/>"
+                           b"</OpenRepairOrderDetail>" % n for n in range(3))
+        return b"<OpenRepairOrder><RepairOrderNumber>R%d</RepairOrderNumber><ROStatus>2</ROStatus>" % i + \
+            b"<x:CustomerNumber xmlns:x='urn:other'/><Details>" + details + b"</Details></OpenRepairOrder>"
+
+    document = (b'<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+                b'<OpenRepairOrderLookupResponse xmlns="opentrack.dealertrack.com"><OpenRepairOrderLookupResult>'
+                + b"".join(order(i) for i in range(5))
+                + b"</OpenRepairOrderLookupResult></OpenRepairOrderLookupResponse></s:Body></s:Envelope>")
+    parsed = parse_response(_chunks(document, 50), ro_spec)
+
+    assert parsed.table.to_pylist() == [{"ro": f"R{i}", "status": "2"} for i in range(5)]
+    assert parsed.lines.to_pylist() == [{"ro": f"R{i}", "line": str(n)} for i in range(5) for n in range(3)]
+    assert parsed.unknown_fields == {"CustomerNumber": 5, "OpenRepairOrderDetail/Extra": 15}
