@@ -226,6 +226,23 @@ def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _quarantined_vins(ctx: RunContext, dealer_ids: list[str]) -> pd.Series:
+    """The VINs, as delivered, of the quarantined vehicle rows of `dealer_ids` (the extracted
+    dealers): the rules engine counts the well-formed ones as present (SPEC: quarantine never
+    causes a close). Read from raw.parquet at the quarantine rows' row numbers."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vins = []
+    for dealer_id in dealer_ids:
+        directory = ctx.dealer_dir("vehicles", dealer_id)
+        rows = pq.read_table(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
+        if len(rows):
+            vins.append(pq.read_table(directory / "raw.parquet", columns=["vin"]).column("vin").take(rows).cast(pa.string()))
+    return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
+
+
 def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
     """Compute the run's service-request changes from the validated feeds and the warehouse.
 
@@ -259,7 +276,8 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
 
     started = time.perf_counter()
     changes = compute_changes(
-        feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T
+        feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T,
+        quarantined_vins=_quarantined_vins(ctx, extracted),
     )
     check_mass_close(changes, srs, ctx.group.thresholds.max_close_fraction, force=ctx.force_guards)
     log.info("rules engine: %.2fs for %d vehicles", time.perf_counter() - started, len(feed))
