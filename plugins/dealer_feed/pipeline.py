@@ -239,7 +239,8 @@ def _quarantined_vins(ctx: RunContext, dealer_ids: list[str]) -> pd.Series:
         directory = ctx.dealer_dir("vehicles", dealer_id)
         rows = pq.read_table(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
         if len(rows):
-            vins.append(pq.read_table(directory / "raw.parquet", columns=["vin"]).column("vin").take(rows).cast(pa.string()))
+            raw_vins = pq.read_table(directory / "raw.parquet", columns=["vin"]).column("vin")
+            vins.append(raw_vins.take(rows).cast(pa.string()))
     return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
 
 
