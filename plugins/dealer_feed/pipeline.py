@@ -180,16 +180,27 @@ def extract_and_validate(
 
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
-        lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
-        others = "; the others were extracted" if len({s["dealer_id"] for s in failed}) < len(dealer_ids) else ""
-        raise DealerStepError(
-            f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed{others}. "
-            f"Their service requests are left untouched this run.\n{lines}",
-            transient=any(s.get("transient") for s in failed),
-            dealers=list(dict.fromkeys(s["dealer_id"] for s in failed)),
-            fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
-        )
+        raise _batch_failure(failed, dealer_ids)
     return statuses
+
+
+def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str]) -> DealerStepError:
+    """The batch's error: failed dealers counted once each (a status is per dealer and dataset),
+    the failed datasets listed, one line per failed status."""
+    dealers = list(dict.fromkeys(s["dealer_id"] for s in failed))
+    datasets = ", ".join(dict.fromkeys(s["dataset"] for s in failed))
+    without_vehicles = [s["dealer_id"] for s in failed if s["dataset"] == "vehicles"]
+    others = "; the others were extracted" if len(dealers) < len(dealer_ids) else ""
+    untouched = (f" The service requests of {', '.join(without_vehicles)} are left untouched this run."
+                 if without_vehicles else "")
+    lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
+    return DealerStepError(
+        f"{len(dealers)} of {len(dealer_ids)} dealer(s) in this batch failed ({datasets}){others}."
+        f"{untouched}\n{lines}",
+        transient=any(s.get("transient") for s in failed),
+        dealers=dealers,
+        fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
+    )
 
 
 # --------------------------------------------------------------------------- transform
