@@ -2,7 +2,8 @@
 
 On every example the vectorised engine and the one-vehicle-at-a-time reference give
 identical Changes, and the invariants hold: never two active SRs for one VIN in a group;
-nothing closed for a dealer not extracted; events explain every state change; every feed
+nothing closed for a dealer not extracted; nothing present (in the feed, or a quarantined
+row's well-formed VIN) closed; events explain every state change; every feed
 vehicle has exactly one outcome.
 """
 
@@ -101,8 +102,10 @@ MUTABLE_EVENT = {"stock_number": "updated", "client": "updated", "status": "auto
                  "anchor_at": "anchor_reset"}
 
 
-def _check_invariants(before, ch, after, extracted, feed):
+def _check_invariants(before, ch, after, extracted, feed, quarantined):
     assert len(ch.outcomes) == len(feed)
+    present = set(feed["vin"]) | {v for v in quarantined if v in VINS}
+    assert not set(ch.events.loc[ch.events["kind"] == "auto_closed", "vin"]) & present  # quarantine never closes
     assert ch.outcomes.set_index(["dealer_id", "vin"]).index.is_unique
     active = after[after["status"] == "active"]
     assert active["vin"].is_unique
@@ -140,5 +143,5 @@ def test_engine_equals_reference_and_invariants_hold(s, plan, hist):
         assert canonical(got) == canonical(want)
         pd.testing.assert_frame_equal(got.events, want.events)
         after = apply(state, got)
-        _check_invariants(state, got, after, extracted, feed)
+        _check_invariants(state, got, after, extracted, feed, quarantined)
         state = after
