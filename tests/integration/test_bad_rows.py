@@ -60,8 +60,10 @@ GROUP = GroupConfig.model_validate({
         "auto_close": {"mode": "immediately"},
         "client_dealer": [{"client": "C", "sr_type": "Recon", "dealer_id": d} for d in ("Q_A", "Q_B")],
     },
-    "dealers": [{"enterprise_code": "Q", "company_number": "A", "make_codes": ["KI"], "datasets": ["vehicles", "parts"]},
-                {"enterprise_code": "Q", "company_number": "B"}],
+    "dealers": [
+        {"enterprise_code": "Q", "company_number": "A", "make_codes": ["KI"], "datasets": ["vehicles", "parts"]},
+        {"enterprise_code": "Q", "company_number": "B"},
+    ],
 })
 
 
