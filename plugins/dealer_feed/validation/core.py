@@ -247,13 +247,22 @@ def _rule_strings(failed_bad: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return labels[inverse]
 
 
+def _may_hold_fffd(arr: pa.Array) -> bool:
+    """Cheap pre-check: the array's UTF-8 data holds a 0xEF byte (U+FFFD's first). One numpy
+    pass; the exact per-value search then runs only where this is true (rarely)."""
+    data = arr.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0xEF).any())
+
+
 def forbidden_character_fields(table: pa.Table) -> pd.Series:
     """Per row, the ';'-joined names of the string columns holding U+FFFD (what the parser
     put where the DMS sent a character XML 1.0 forbids), null when none; vectorized."""
     names = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
     hits = np.zeros((table.num_rows, len(names)), dtype=bool)
     for j, name in enumerate(names):
-        hits[:, j] = _mask(pc.match_substring(table.column(name), REPLACEMENT_CHARACTER))
+        column = table.column(name)
+        if any(_may_hold_fffd(chunk) for chunk in column.chunks):
+            hits[:, j] = _mask(pc.match_substring(column, REPLACEMENT_CHARACTER))
     fields = np.full(table.num_rows, None, dtype=object)
     rows = np.flatnonzero(hits.any(axis=1))
     fields[rows] = _rule_strings(hits[rows], names)
