@@ -10,7 +10,7 @@ dag_factory). The message names what on-call needs to act without opening the UI
 Webhook: when the Airflow connection `dealer_feed_alerts` exists (type http; host = the
 full URL, or host + schema/port + extra {"endpoint": "/path"}; optional extra {"headers":
 {...}}), the message is POSTed as JSON `{"text": message, "group", "run_id", "task_id",
-"map_index", "dealers", "error", "fix", "try_number", "log_url"}` — Slack / Teams / Mattermost
+"map_index", "dealers", "error", "fix", "try_number", "tries_allowed", "log_url"}` — Slack / Teams / Mattermost
 incoming webhooks accept `text`. A webhook that fails is logged, never raised: an alert
 must not turn into a second failure. The connection id can be changed with the
 environment variable DEALER_FEED_ALERTS_CONN_ID.
@@ -47,7 +47,8 @@ class Alert:
     map_index: int
     rendered_map_index: str | None
     try_number: int | None
-    max_tries: int | None
+    tries_allowed: int | None
+    """How many tries the task instance has in all, so the last one reads `try=4/4`."""
     dealers: list[str] = field(default_factory=list)
     error_type: str = ""
     error: str = ""
@@ -59,7 +60,7 @@ class Alert:
         task = self.task_id
         if self.map_index is not None and self.map_index >= 0:
             task += f"[{self.rendered_map_index or self.map_index}]"
-        tries = f" try={self.try_number}/{self.max_tries}" if self.try_number else ""
+        tries = f" try={self.try_number}/{self.tries_allowed}" if self.try_number else ""
         dealers = f" dealer={','.join(self.dealers)}" if self.dealers else ""
         lines = [
             f"[dealer-feed] FAILED group={self.group} run={self.run_id} task={task}{tries}{dealers}: "
@@ -133,15 +134,25 @@ def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> lis
     return list(dict.fromkeys(found))
 
 
+def tries_allowed(ti: Any, task: Any) -> int | None:
+    """The number of tries a task instance has in all.
+
+    Airflow's `max_tries` is not that: it is the last try number that may still be retried
+    (`is_eligible_to_retry`: try_number <= max_tries; it starts at `retries` and a clear
+    raises it to try_number + retries), so the last try is max_tries + 1 — Airflow logs
+    "attempt N of max_tries + 1" too. Reading max_tries as the total gave `try=4/3`.
+    """
+    max_tries = getattr(ti, "max_tries", None)
+    if isinstance(max_tries, int) and max_tries >= 0:
+        return max_tries + 1
+    return getattr(task, "retries", 0) + 1 if task is not None else None
+
+
 def build_alert(context: dict[str, Any]) -> Alert:
     ti = context.get("ti") or context.get("task_instance")
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     exc = context.get("exception")
     rendered = getattr(ti, "rendered_map_index", None)
-    task = context.get("task")
-    max_tries = getattr(ti, "max_tries", None)
-    if max_tries is None and task is not None:
-        max_tries = getattr(task, "retries", 0) + 1
     root = _root_error(exc) if isinstance(exc, BaseException) else None
     return Alert(
         group=dag_id.removeprefix("dealer_feed_"),
@@ -151,7 +162,7 @@ def build_alert(context: dict[str, Any]) -> Alert:
         map_index=getattr(ti, "map_index", -1),
         rendered_map_index=str(rendered) if rendered not in (None, "") else None,
         try_number=getattr(ti, "try_number", None),
-        max_tries=max_tries,
+        tries_allowed=tries_allowed(ti, context.get("task")),
         dealers=dealers_of(exc if isinstance(exc, BaseException) else None, rendered),
         error_type=type(root or exc).__name__ if exc is not None else "TaskFailed",
         error=str(root or exc or "the task failed (timeout, killed, or upstream failure); see its log"),

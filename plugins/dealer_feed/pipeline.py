@@ -212,16 +212,27 @@ def extract_and_validate(
 
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
-        lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
-        others = "; the others were extracted" if len({s["dealer_id"] for s in failed}) < len(dealer_ids) else ""
-        raise DealerStepError(
-            f"{len(failed)} of {len(dealer_ids)} dealer(s) in this batch failed{others}. "
-            f"Their service requests are left untouched this run.\n{lines}",
-            transient=any(s.get("transient") for s in failed),
-            dealers=list(dict.fromkeys(s["dealer_id"] for s in failed)),
-            fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
-        )
+        raise _batch_failure(failed, dealer_ids)
     return statuses
+
+
+def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str]) -> DealerStepError:
+    """The batch's error: failed dealers counted once each (a status is per dealer and dataset),
+    the failed datasets listed, one line per failed status."""
+    dealers = list(dict.fromkeys(s["dealer_id"] for s in failed))
+    datasets = ", ".join(dict.fromkeys(s["dataset"] for s in failed))
+    without_vehicles = [s["dealer_id"] for s in failed if s["dataset"] == "vehicles"]
+    others = "; the others were extracted" if len(dealers) < len(dealer_ids) else ""
+    untouched = (f" The service requests of {', '.join(without_vehicles)} are left untouched this run."
+                 if without_vehicles else "")
+    lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
+    return DealerStepError(
+        f"{len(dealers)} of {len(dealer_ids)} dealer(s) in this batch failed ({datasets}){others}."
+        f"{untouched}\n{lines}",
+        transient=any(s.get("transient") for s in failed),
+        dealers=dealers,
+        fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
+    )
 
 
 # --------------------------------------------------------------------------- transform
@@ -258,6 +269,24 @@ def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _quarantined_vins(ctx: RunContext, dealer_ids: list[str]) -> pd.Series:
+    """The VINs, as delivered, of the quarantined vehicle rows of `dealer_ids` (the extracted
+    dealers): the rules engine counts the well-formed ones as present (SPEC: quarantine never
+    causes a close). Read from raw.parquet at the quarantine rows' row numbers."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    vins = []
+    for dealer_id in dealer_ids:
+        directory = ctx.dealer_dir("vehicles", dealer_id)
+        rows = pq.read_table(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
+        if len(rows):
+            raw_vins = pq.read_table(directory / "raw.parquet", columns=["vin"]).column("vin")
+            vins.append(raw_vins.take(rows).cast(pa.string()))
+    return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
+
+
 def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
     """Compute the run's service-request changes from the validated feeds and the warehouse.
 
@@ -291,7 +320,8 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
 
     started = time.perf_counter()
     changes = compute_changes(
-        feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T
+        feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T,
+        quarantined_vins=_quarantined_vins(ctx, extracted),
     )
     check_mass_close(changes, srs, ctx.group.thresholds.max_close_fraction, force=ctx.force_guards)
     log.info("rules engine: %.2fs for %d vehicles", time.perf_counter() - started, len(feed))

@@ -196,7 +196,7 @@ class _TI:
     map_index = 1
     rendered_map_index = "ZE_ZE8"
     try_number = 1
-    max_tries = 3
+    max_tries = 3  # Airflow's meaning: tries 1..3 may be retried; 4 tries in all (retries=3)
     log_url = "http://localhost:8080/dags/dealer_feed_demo/runs/x/tasks/extract_validate/mapped/1"
 
 
@@ -225,7 +225,7 @@ def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
 
     [line] = [r.getMessage() for r in caplog.records if "[dealer-feed] FAILED" in r.getMessage()]
     assert "group=demo" in line and f"run={_TI.run_id}" in line
-    assert "task=extract_validate[ZE_ZE8]" in line and "dealer=ZE_ZE8" in line and "try=1/3" in line
+    assert "task=extract_validate[ZE_ZE8]" in line and "dealer=ZE_ZE8" in line and "try=1/4" in line
     assert "DealerStepError" in line
     assert "Fix: the dealership must add the Vehicle method" in line
     [posted] = webhook
@@ -425,11 +425,30 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage() and "task=extract_validate" in r.getMessage()]
     assert len(alerted) == 3, alerted  # one alert per failed batch, naming its dealer and the fix
     assert all(" dealer=ZE_ZE" in a and "\nFix: check the login and password of the OpenTrack" in a for a in alerted), alerted
+    assert all(" try=1/4 " in a for a in alerted), alerted  # failed at once: the first of 4 tries
     assert str(dr.state) == "failed", tis
     for index in range(3):
         assert tis[("extract_validate", index)] == ("failed", 1), tis  # not retried
     assert tis[("load", -1)][0] == "upstream_failed"
     assert tis[("watcher", -1)] == ("failed", 1)
+
+
+def test_alert_of_the_last_try_counts_tries_like_airflow(demo_run, monkeypatch, caplog):
+    """A fault that outlasts every retry: the alert of the last try says `try=4/4` (was `try=4/3`)."""
+    from dealer_feed.demo import connection_env
+
+    env = connection_env(demo_run.sim.url, "dealer-feed-vendor", OT_PASSWORD, demo_run.warehouse)
+    conn = json.loads(env["AIRFLOW_CONN_OPENTRACK_DEFAULT"]) | {"extra": {"max_attempts": 1}}
+    monkeypatch.setenv("AIRFLOW_CONN_OPENTRACK_DEFAULT", json.dumps(conn))
+    demo_run.sim.add_fault("http_503", dealer="ZE_ZE8", method="Vehicle")
+    retries = demo_run.dag.task_dict["extract_validate"].retries
+    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+        dr = demo_run.test(T1)
+    tis = _tis(dr)
+    assert tis[("extract_validate", 1)] == ("failed", retries + 1), tis
+    alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage()
+               and "task=extract_validate[" in r.getMessage()]
+    assert len(alerted) == 1 and f" try={retries + 1}/{retries + 1} dealer=ZE_ZE8" in alerted[0], alerted
 
 
 def test_asset_event_recorded_and_consumer_queued(demo_run):

@@ -31,10 +31,12 @@ default limits (text node size, depth) are a further guard.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import numpy as np
 import pyarrow as pa
 from lxml import etree
 
@@ -394,9 +396,62 @@ def _fault(el: etree._Element) -> Fault:
     return Fault(_code(_child_text(el, "faultcode")), None, _child_text(el, "faultstring"))
 
 
+REPLACEMENT_CHARACTER = "\ufffd"
+"""What a character XML 1.0 forbids becomes (validation quarantines rows holding it)."""
+_FORBIDDEN_BYTE = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_FORBIDDEN_REF = re.compile(rb"&#(?:0*(?:[0-8]|1[124-9]|2[0-9]|3[01])|[xX]0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]));")
+_PARTIAL_REF = re.compile(rb"&(?:#(?:[xX][0-9a-fA-F]*|[0-9]*))?$")
+_REF_TAIL = 16
+"""Bytes at a chunk's end searched for a character reference cut by the chunking."""
+
+
+def _suspect(chunk: bytes) -> tuple[bool, bool]:
+    """(may hold a forbidden byte, may hold a character reference) — numpy passes over the
+    chunk, ~10x faster than a regex search, so clean chunks (nearly all) cost little."""
+    arr = np.frombuffer(chunk, dtype=np.uint8)
+    low = arr < 0x20
+    forbidden = bool(low.any()) and np.count_nonzero(low) != sum(np.count_nonzero(arr == c) for c in (9, 10, 13))
+    ref = chunk.find(b"&") >= 0 and bool(np.count_nonzero((arr[:-1] == 0x26) & (arr[1:] == 0x23)))
+    return forbidden, ref
+
+
+def replace_forbidden_characters(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The body's chunks with every character XML 1.0 forbids replaced by U+FFFD.
+
+    Why: one NUL (or other C0 control but tab, LF, CR; raw or as a reference like `&#0;` /
+    `&#x1;`) in one DMS value makes the whole document not well-formed, so the dealer
+    would fail on every run. Replaced, the document parses and the value carries U+FFFD,
+    which validation's `forbidden_character` rule quarantines with its field named.
+    Raw bytes become U+FFFD's UTF-8 bytes (OpenTrack answers in UTF-8; such bytes never
+    occur inside a multi-byte UTF-8 sequence), references `&#xFFFD;`. A reference split
+    between two chunks is carried over to the next one. A UTF-16 body (BOM) is passed as is.
+    """
+    carry = b""
+    first = True
+    stream = iter(chunks)
+    for chunk in stream:
+        if first and chunk[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            yield chunk
+            yield from stream
+            return
+        first = False
+        chunk = carry + chunk
+        cut = _PARTIAL_REF.search(chunk, max(0, len(chunk) - _REF_TAIL))
+        chunk, carry = (chunk[:cut.start()], chunk[cut.start():]) if cut else (chunk, b"")
+        forbidden, ref = _suspect(chunk)
+        if forbidden:
+            chunk = _FORBIDDEN_BYTE.sub(REPLACEMENT_CHARACTER.encode(), chunk)
+        if ref:
+            chunk = _FORBIDDEN_REF.sub(b"&#xFFFD;", chunk)
+        yield chunk
+    if carry:
+        yield carry
+
+
 def parse_response(chunks: Iterable[bytes], spec: RecordSpec) -> ParsedResponse:
-    """Parse a whole response body given as an iterable of byte chunks."""
+    """Parse a whole response body given as an iterable of byte chunks (forbidden characters
+    replaced first: `replace_forbidden_characters`)."""
     parser = ResultParser(spec)
-    for chunk in chunks:
+    for chunk in replace_forbidden_characters(chunks):
         parser.feed(chunk)
     return parser.close()

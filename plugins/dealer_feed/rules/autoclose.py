@@ -4,7 +4,8 @@ For every active service request, with T the feed time (SPEC.md "Auto Close" and
 "Edge cases, decided"; docs/RULES.md rule 4):
 
 * present (its VIN is in this run's validated feed at any dealer of the group, whatever the
-  vehicle's outcome): `last_seen_at = T`; if it had gone absent (`absent_since` set), the
+  vehicle's outcome, or it is the well-formed VIN of a quarantined row of an extracted
+  dealer — `quarantined_presence`): `last_seen_at = T`; if it had gone absent (`absent_since` set), the
   anchor is reset: `anchor_at = T`, `absent_since = null`, event `anchor_reset`.
 * absent and its own dealer was extracted and validated this run:
   - `immediately`: closed now (reason `auto_close_immediately`);
@@ -20,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 
 from dealer_feed.config import AutoClose
-from dealer_feed.rules.frames import CLOSED, STR
+from dealer_feed.rules.frames import CLOSED, STR, arrow_of, positions_in
 from dealer_feed.rules.ignore import DAY_US, NO_TIME, as_us
+from dealer_feed.validation.suites import VIN_REGEX
 
 AUTO_CLOSE_IMMEDIATELY = "auto_close_immediately"
 AUTO_CLOSE_AFTER_N_DAYS = "auto_close_after_n_days"
@@ -39,6 +42,26 @@ class Absence:
     closed: np.ndarray
     close_reason: str | None
     """The reason of every close this run (one Auto Close mode per group)."""
+
+
+def well_formed_vins(vins: pd.Series) -> pd.Series:
+    """The values of `vins` that are well-formed VINs (validation's `vin_format`), as "str".
+
+    Why the same regex as validation: a quarantined row counts as present exactly when its
+    VIN would have passed `vin_format`; a malformed one names no vehicle.
+    """
+    arr = arrow_of(vins.astype(STR) if vins.dtype != STR else vins)
+    ok = pc.fill_null(pc.match_substring_regex(arr, VIN_REGEX), False)
+    return pd.Series(arr.filter(ok), dtype=STR)
+
+
+def quarantined_presence(active_vin: pd.Series, quarantined_vins: pd.Series) -> np.ndarray:
+    """bool per active SR: its VIN is the well-formed VIN of a quarantined row of an extracted dealer.
+
+    SPEC "Edge cases, decided": such a vehicle is present (a bad row never causes a close),
+    though its row creates and updates nothing.
+    """
+    return positions_in(active_vin, well_formed_vins(quarantined_vins)) >= 0
 
 
 def auto_close_due(setting: AutoClose, judged_absent: np.ndarray, anchor_at: pd.Series, t_us: int) -> np.ndarray:

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from dealer_feed.config import IntegrationSettings
-from dealer_feed.rules.autoclose import apply_absence, judge_absence
+from dealer_feed.rules.autoclose import apply_absence, judge_absence, quarantined_presence
 from dealer_feed.rules.clients import UNMAPPED_DEALER, match_client_dealer
 from dealer_feed.rules.create import any_id_taken, create_service_requests, new_sr_ids
 from dealer_feed.rules.frames import (
@@ -173,12 +173,15 @@ def compute_changes(
     settings: IntegrationSettings,
     group: str,
     logical_time: datetime,
+    quarantined_vins: Iterable[str | None] | pd.Series = (),
 ) -> Changes:
     """Apply the integration settings to one run's validated feed and the group's SRs.
 
     `feed`: FEED_COLUMNS (rows of the dealers in `extracted_dealers` only); `srs`: SR_COLUMNS
     (every active SR of the group plus SRs of any status created within the largest Ignore
-    Days before T); timestamps may be naive (taken as UTC) or aware. Returns `Changes`.
+    Days before T); timestamps may be naive (taken as UTC) or aware. `quarantined_vins`: the
+    VINs (as delivered) of the quarantined vehicle rows of the extracted dealers; the
+    well-formed ones make their SR present (rule 4) and nothing else. Returns `Changes`.
     Raises ValueError when an input breaks its contract.
     """
     T = utc_timestamp(logical_time)
@@ -261,7 +264,8 @@ def compute_changes(
 
     # Existing active SRs: presence, anchor, absence, auto close, then tracking updates.
     dealer_extracted = positions_in(active["dealer_id"], extracted) >= 0
-    absence = judge_absence(active, active_code >= 0, dealer_extracted, settings.auto_close, t_us)
+    present = (active_code >= 0) | quarantined_presence(active["vin"], pd.Series(quarantined_vins, dtype=STR))
+    absence = judge_absence(active, present, dealer_extracted, settings.auto_close, t_us)
     after = apply_absence(active, absence, T)
     src = np.full(len(active), -1, dtype=np.int64)
     src[t_pos[upd]] = t_rows[upd]

@@ -11,10 +11,34 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from dealer_feed.simulator.world import FaultRule, Vendor
+
+
+def inject_bytes(chunks: Iterable[bytes], element: str, payload: bytes) -> Iterator[bytes]:
+    """The response chunks with `payload` written right after the first `<element>` tag.
+
+    The `forbidden_bytes` fault: e.g. one NUL in one vehicle's Model, as a DMS with a bad
+    value sends it. Streaming: a tag cut between two chunks is found (the last
+    len(tag) - 1 bytes of a chunk are held back until the next one).
+    """
+    tag = f"<{element}>".encode()
+    pending = b""
+    stream = iter(chunks)
+    for chunk in stream:
+        data = pending + chunk
+        at = data.find(tag)
+        if at >= 0:
+            cut = at + len(tag)
+            yield data[:cut] + payload + data[cut:]
+            yield from stream
+            return
+        keep = max(0, len(data) - (len(tag) - 1))
+        yield data[:keep]
+        pending = data[keep:]
+    yield pending
 
 
 class FaultBook:

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from pydantic import TypeAdapter, ValidationError
 
 from dealer_feed.simulator import records
-from dealer_feed.simulator.faults import FaultBook, RequestLog, VendorThrottle
+from dealer_feed.simulator.faults import FaultBook, RequestLog, VendorThrottle, inject_bytes
 from dealer_feed.simulator.inventory import ymd
 from dealer_feed.simulator.soap import (
     CONTENT_TYPES,
@@ -358,7 +358,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.sim.stopping.wait(rule.delay_seconds)
         answer = (_injected(version, rule) if rule else None) or self.sim.answer(
             request, self.headers.get(AS_OF_HEADER), entry)
-        if rule is not None and rule.kind in ("slow", "drop", "truncate"):
+        if rule is not None and rule.kind == "forbidden_bytes":
+            answer.body = inject_bytes(answer.body, rule.field, rule.payload.encode())
+        if rule is not None and rule.kind in ("slow", "drop", "truncate", "forbidden_bytes"):
             answer.outcome = f"fault:{rule.kind}" + (f"+{answer.outcome}" if rule.kind == "slow" else "")
         self._finish(entry, answer, version, cut=rule.kind if rule and rule.kind in ("drop", "truncate") else None)
 
@@ -428,8 +430,9 @@ class SimulatorHandle:
             return json.loads(resp.read())
 
     def add_fault(self, kind: str, *, dealer: str = "*", method: str = "*", times: int | None = None,
-                  delay_seconds: float | None = None) -> list[dict[str, Any]]:
-        rule: dict[str, Any] = {"kind": kind, "dealer": dealer, "method": method, "times": times}
+                  delay_seconds: float | None = None, **options: Any) -> list[dict[str, Any]]:
+        """Inject a fault rule (FaultRule's fields; `options` e.g. field= / payload= of forbidden_bytes)."""
+        rule: dict[str, Any] = {"kind": kind, "dealer": dealer, "method": method, "times": times, **options}
         if delay_seconds is not None:
             rule["delay_seconds"] = delay_seconds
         return self._admin("POST", "admin/faults", rule)["faults"]

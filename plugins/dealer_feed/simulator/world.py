@@ -25,7 +25,7 @@ Method = Literal["Vehicle", "Customer", "Service", "Parts"]
 DEMO_WORLD = Path(__file__).resolve().parents[3] / "include" / "simulator" / "demo_world.yaml"
 """The demo dealerships (`make demo`, the simulator's and the CLI's default world)."""
 
-FaultKind = Literal["http_500", "http_503", "slow", "drop", "truncate", "throttle"]
+FaultKind = Literal["http_500", "http_503", "slow", "drop", "truncate", "throttle", "forbidden_bytes"]
 
 
 class WorldError(ValueError):
@@ -123,7 +123,9 @@ class FaultRule(_Strict):
     """Make matching calls fail: `kind` for the first `times` matching calls (null: all).
 
     `dealer` is a dealer id or `*`; `method` an OpenTrack method or `*`. `slow` waits
-    `delay_seconds` before answering normally (past a client's timeout).
+    `delay_seconds` before answering normally (past a client's timeout). `forbidden_bytes`
+    answers normally but writes `payload` (default one NUL; also e.g. `"&#0;"`) at the start
+    of the first `<field>` element (default `Model`: one vehicle's model).
     """
 
     dealer: str = "*"
@@ -131,6 +133,8 @@ class FaultRule(_Strict):
     kind: FaultKind
     times: int | None = Field(default=None, ge=1)
     delay_seconds: float = Field(default=5.0, ge=0)
+    field: str = Field(default="Model", pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    payload: str = Field(default="\x00", min_length=1)
 
     def matches(self, dealer_id: str | None, method: str | None) -> bool:
         return self.dealer in ("*", dealer_id) and self.method in ("*", method)

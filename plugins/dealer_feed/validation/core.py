@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
 from dealer_feed.landing import as_utc, run_id
+from dealer_feed.opentrack.parse import REPLACEMENT_CHARACTER
 from dealer_feed.opentrack.values import (
     DATE_TIME_COLUMNS,
     VEHICLE_GOOD_SCHEMA,
@@ -44,7 +45,7 @@ from dealer_feed.opentrack.values import (
     type_table,
 )
 from dealer_feed.validation import limits, suites
-from dealer_feed.validation.suites import BATCH_COLUMN, Rule, parses_column
+from dealer_feed.validation.suites import BATCH_COLUMN, FORBIDDEN_CHARACTER_COLUMN, Rule, parses_column
 
 # GX registers hundreds of functions at import and logs one line each at INFO.
 logging.getLogger("great_expectations._docs_decorators").setLevel(logging.WARNING)
@@ -253,6 +254,28 @@ def _rule_strings(failed_bad: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return labels[inverse]
 
 
+def _may_hold_fffd(arr: pa.Array) -> bool:
+    """Cheap pre-check: the array's UTF-8 data holds a 0xEF byte (U+FFFD's first). One numpy
+    pass; the exact per-value search then runs only where this is true (rarely)."""
+    data = arr.buffers()[2]
+    return data is not None and bool((np.frombuffer(data, dtype=np.uint8) == 0xEF).any())
+
+
+def forbidden_character_fields(table: pa.Table) -> pd.Series:
+    """Per row, the ';'-joined names of the string columns holding U+FFFD (what the parser
+    put where the DMS sent a character XML 1.0 forbids), null when none; vectorized."""
+    names = [f.name for f in table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    hits = np.zeros((table.num_rows, len(names)), dtype=bool)
+    for j, name in enumerate(names):
+        column = table.column(name)
+        if any(_may_hold_fffd(chunk) for chunk in column.chunks):
+            hits[:, j] = _mask(pc.match_substring(column, REPLACEMENT_CHARACTER))
+    fields = np.full(table.num_rows, None, dtype=object)
+    rows = np.flatnonzero(hits.any(axis=1))
+    fields[rows] = _rule_strings(hits[rows], names)
+    return pd.Series(fields, dtype="str")
+
+
 _JSON_ESCAPES = (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t"))
 _OTHER_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f]"
 _NEEDS_ESCAPE = r"[\\\\\"\x00-\x1f]"
@@ -393,6 +416,7 @@ def _validate(
     for c, bad in invalid.items():
         check[parses_column(c)] = ~bad
     limits.add_fits_columns(check, typed, plan.limits)
+    check[FORBIDDEN_CHARACTER_COLUMN] = forbidden_character_fields(raw_all).array
     check_frame = pd.DataFrame(check)
     clock("check_frame")
 
@@ -436,8 +460,11 @@ def _validate(
             if not rule_counts[rule.name]:
                 continue
             first = np.flatnonzero(failed[lo:hi, j])[:EXAMPLES_PER_RULE]
-            col = raw_all.column(rule.example_column)
-            examples[rule.name] = [f"row {i}: {limits.shown(col[lo + int(i)].as_py())}" for i in first]
+            if rule.example_column in raw_all.column_names:
+                values = [raw_all.column(rule.example_column)[lo + int(i)].as_py() for i in first]
+            else:  # a check-frame column, e.g. the fields holding a forbidden character
+                values = [check_frame[rule.example_column].iloc[lo + int(i)] for i in first]
+            examples[rule.name] = [f"row {i}: {limits.shown(v)}" for i, v in zip(first, values, strict=True)]
         v = DealerValidation(
             dealer_id=dealer,
             dataset=plan.dataset,

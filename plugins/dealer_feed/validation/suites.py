@@ -84,6 +84,24 @@ def parses(column: str, what: str) -> Rule:
     )
 
 
+FORBIDDEN_CHARACTER_COLUMN = "_forbidden_character_in"
+"""Check-frame column: per row, the fields holding U+FFFD (';'-joined), null when none."""
+
+
+def forbidden_character() -> Rule:
+    """No field holds a character XML 1.0 forbids. The parser turned each one (NUL, other C0
+    controls, `&#0;`...) into U+FFFD (opentrack.parse.replace_forbidden_characters); the
+    row is quarantined instead of the document failing. Examples name the fields."""
+    return _rule(
+        "forbidden_character",
+        "no field holds a character XML 1.0 forbids (NUL, control characters; U+FFFD after parsing); "
+        "examples name the field",
+        "ExpectColumnValuesToBeNull",
+        FORBIDDEN_CHARACTER_COLUMN,
+        column=FORBIDDEN_CHARACTER_COLUMN,
+    )
+
+
 def dealer_rules(dealer_ids: Sequence[str]) -> list[Rule]:
     """dealer_id present, one of the group's dealers, and the dealer whose batch it is."""
     return [
@@ -152,6 +170,7 @@ def vehicle_rules(dealer_ids: Sequence[str], run_year: int, typed_columns: dict[
         ),
         present("stock_number"),
         present("type_nu"),
+        forbidden_character(),
     ]
     for column, type_name in typed_columns.items():
         rules.append(parses(column, PARSE_WHAT[typed_kind(type_name)]))
@@ -171,7 +190,7 @@ def vehicle_rules(dealer_ids: Sequence[str], run_year: int, typed_columns: dict[
 
 def keyed_rules(dealer_ids: Sequence[str], key_column: str, date_columns: Sequence[str]) -> list[Rule]:
     """The parts / repair_orders suites: dealer checks, key present, dates parse."""
-    rules = [*dealer_rules(dealer_ids), present(key_column)]
+    rules = [*dealer_rules(dealer_ids), present(key_column), forbidden_character()]
     rules += [parses(c, PARSE_WHAT["date"]) for c in date_columns]
     return rules
 

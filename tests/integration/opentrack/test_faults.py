@@ -119,3 +119,31 @@ def test_admin_fault_endpoint_json(sim):
     assert bad.status_code == 400 and "meteor_strike" in bad.text
     assert requests.delete(url, timeout=5).json() == {"ok": True}
     assert requests.get(url, timeout=5).json() == {"faults": []}
+
+
+@pytest.mark.parametrize("payload", ["\x00", "\x01\x1f", "&#0;", "&#x1;"])
+def test_forbidden_bytes_in_one_value_cost_that_value_only_and_are_not_retried(client, sim, world, payload):
+    """One NUL (or other C0 control, raw or as a reference) in one vehicle's Model: the answer
+    is read at the first attempt, every vehicle kept, the bad value carrying U+FFFD."""
+    sim.add_fault("forbidden_bytes", dealer="T1_A1", method="Vehicle", field="Model", payload=payload)
+
+    table = client.vehicle_inventory(dealer("A1"), RUN)
+
+    served = world.vehicles("T1_A1", RUN.date())
+    models = table.column("model").to_pylist()
+    assert table.num_rows == len(served)
+    bad = [i for i, m in enumerate(models) if m and "\ufffd" in m]
+    first_model = next(i for i, row in enumerate(served) if row.get("Model") is not None)
+    assert bad == [first_model]
+    assert models[first_model].replace("\ufffd", "") == served[first_model]["Model"]
+    assert _outcomes(sim, dealer_id="T1_A1", operation="VehicleInventory") == ["fault:forbidden_bytes"]
+
+
+def test_inject_bytes_finds_a_tag_cut_between_chunks():
+    from dealer_feed.simulator.faults import inject_bytes
+
+    doc = b"<a><Model>X</Model><Model>Y</Model></a>"
+    for size in range(1, len(doc) + 1):
+        chunks = [doc[i:i + size] for i in range(0, len(doc), size)]
+        assert b"".join(inject_bytes(chunks, "Model", b"\x00")) == b"<a><Model>\x00X</Model><Model>Y</Model></a>"
+    assert b"".join(inject_bytes([b"<a>", b"</a>"], "Model", b"\x00")) == b"<a></a>"

@@ -124,3 +124,29 @@ def test_qualified_fields_match_by_local_name_and_lines_span_batches(monkeypatch
     assert parsed.table.to_pylist() == [{"ro": f"R{i}", "status": "2"} for i in range(5)]
     assert parsed.lines.to_pylist() == [{"ro": f"R{i}", "line": str(n)} for i in range(5) for n in range(3)]
     assert parsed.unknown_fields == {"CustomerNumber": 5, "OpenRepairOrderDetail/Extra": 15}
+
+# --------------------------------------------------------------- characters XML 1.0 forbids
+
+FFFD = parse.REPLACEMENT_CHARACTER
+
+
+@pytest.mark.parametrize(("wire", "value"), [
+    (b"Sor\x00ento", f"Sor{FFFD}ento"),
+    (b"A\x01\x08\x0b\x0c\x0e\x1fB", f"A{FFFD * 6}B"),
+    (b"Sor&#0;ento", f"Sor{FFFD}ento"),
+    (b"&#x1;&#X1F;&#0000011;&#31;&#x0b;", FFFD * 5),
+    (b"keep\ttab&#9;&#10;&#x0D;&#32;&#x20;&amp;", "keep\ttab\t\n\r  &"),
+])
+@pytest.mark.parametrize("size", [1, 3, 7, 1 << 20])
+def test_forbidden_characters_become_fffd_however_the_body_is_chunked(wire, value, size):
+    body = b"<Vehicle><VIN>V1</VIN><StockNumber>" + wire + b"</StockNumber></Vehicle><Vehicle><VIN>V2</VIN></Vehicle>"
+    table = parse_response(_chunks(_doc(body), size), spec()).table
+    assert table.to_pylist() == [{"VIN": "V1", "StockNumber": value, "DateDelivered": None},
+                                 {"VIN": "V2", "StockNumber": None, "DateDelivered": None}]
+
+
+def test_chunk_filter_passes_clean_bodies_unchanged_and_leaves_other_markup_alone():
+    doc = _doc(b"<Vehicle><VIN>caf\xc3\xa9 &lt;&#233;&#x10FFFF;</VIN></Vehicle>")
+    assert b"".join(parse.replace_forbidden_characters(_chunks(doc, 5))) == doc
+    utf16 = "\ufeff<a>\x00</a>".encode("utf-16-le")
+    assert b"".join(parse.replace_forbidden_characters([utf16[:3], utf16[3:]])) == utf16

@@ -8,6 +8,7 @@ the same arguments as `dealer_feed.rules.engine.compute_changes` and returns the
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -55,7 +56,7 @@ def _frame(rows: list[dict], columns, dtypes) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def reference_changes(feed, srs, *, extracted_dealers, settings, group, logical_time) -> Changes:
+def reference_changes(feed, srs, *, extracted_dealers, settings, group, logical_time, quarantined_vins=()) -> Changes:
     T = _utc(logical_time)
     days = lambda n: timedelta(days=n)  # noqa: E731 - N days = N x 24 h
     extracted = set(extracted_dealers)
@@ -159,6 +160,9 @@ def reference_changes(feed, srs, *, extracted_dealers, settings, group, logical_
 
     # Existing active SRs: presence, anchor, absence, auto close, tracking.
     present_vins = set(rows_by_vin)
+    for vin in quarantined_vins:  # a quarantined row's well-formed VIN is present, nothing more
+        if isinstance(vin, str) and re.fullmatch(r"[A-HJ-NPR-Z0-9]{17}", vin):
+            present_vins.add(vin)
     changed_srs = []
     auto = settings.auto_close
     for sr in all_srs:

@@ -54,9 +54,10 @@ def srs(*rows: dict) -> pd.DataFrame:
     return coerce(pd.DataFrame(list(rows)), SR_DTYPES, "srs")
 
 
-def run(feed_frame, srs_frame, T, s, extracted=("Z_1", "Z_2", "Z_3")) -> Changes:
+def run(feed_frame, srs_frame, T, s, extracted=("Z_1", "Z_2", "Z_3"), quarantined_vins=()) -> Changes:
     """Engine result, after checking it equals the reference implementation's."""
-    kw = dict(extracted_dealers=list(extracted), settings=s, group=GROUP, logical_time=T)
+    kw = dict(extracted_dealers=list(extracted), settings=s, group=GROUP, logical_time=T,
+              quarantined_vins=list(quarantined_vins))
     got = compute_changes(feed_frame, srs_frame, **kw)
     want = reference_changes(feed_frame, srs_frame, **kw)
     assert canonical(got) == canonical(want)

@@ -90,3 +90,34 @@ def test_closed_srs_are_never_touched():
     state = srs(sr(status="closed", closed_at=T0 + HOUR, close_reason="manual"))
     ch = run(feed(OTHER), state, T0 + 10 * DAY, settings(auto=("immediately", None)))
     assert VIN_A not in set(ch.service_requests["vin"])
+
+
+# --------------------------------------------------------------- quarantined rows (SPEC: present)
+
+
+def test_a_quarantined_rows_well_formed_vin_keeps_its_sr_and_changes_nothing_else():
+    """VIN_A's row was quarantined (e.g. sent twice by Z_1, or without stock number): present."""
+    ch = run(feed(OTHER), srs(sr()), T0 + HOUR, settings(auto=("immediately", None)), quarantined_vins=[VIN_A, VIN_A])
+    r = one(ch.service_requests, vin=VIN_A)
+    assert (r["status"], r["last_seen_at"], r["stock_number"]) == ("active", pd.Timestamp(T0 + HOUR), "S1")
+    assert VIN_A not in set(ch.events["vin"]) and VIN_A not in set(ch.outcomes["vin"])
+    assert ch.counts["totals"]["closed"] == 0 and ch.counts["totals"]["went_absent"] == 0
+
+
+def test_a_quarantined_vin_creates_nothing():
+    ch = run(feed(OTHER), srs(), T0, settings(), quarantined_vins=[VIN_A])
+    assert VIN_A not in set(ch.service_requests["vin"]) and VIN_A not in set(ch.events["vin"])
+
+
+@pytest.mark.parametrize("malformed", [VIN_A.lower(), f" {VIN_A}", VIN_A[:-1] + "I", VIN_A[:-1], None])
+def test_a_malformed_quarantined_vin_is_not_present(malformed):
+    ch = run(feed(OTHER), srs(sr()), T0 + HOUR, settings(auto=("immediately", None)), quarantined_vins=[malformed])
+    assert one(ch.service_requests, vin=VIN_A)["status"] == "closed"
+
+
+def test_presence_by_a_quarantined_row_resets_the_anchor_like_any_presence():
+    state = srs(sr(absent_since=T0 + DAY))
+    ch = run(feed(OTHER), state, T0 + 2 * DAY, settings(auto=("after_n_days", 3)), quarantined_vins=[VIN_A])
+    r = one(ch.service_requests, vin=VIN_A)
+    assert r["anchor_at"] == pd.Timestamp(T0 + 2 * DAY) and pd.isna(r["absent_since"])
+    assert one(ch.events, vin=VIN_A)["kind"] == "anchor_reset"

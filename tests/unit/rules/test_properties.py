@@ -2,7 +2,8 @@
 
 On every example the vectorised engine and the one-vehicle-at-a-time reference give
 identical Changes, and the invariants hold: never two active SRs for one VIN in a group;
-nothing closed for a dealer not extracted; events explain every state change; every feed
+nothing closed for a dealer not extracted; nothing present (in the feed, or a quarantined
+row's well-formed VIN) closed; events explain every state change; every feed
 vehicle has exactly one outcome.
 """
 
@@ -50,9 +51,13 @@ def integration_settings(draw) -> IntegrationSettings:
     })
 
 
+QUARANTINED = [*VINS, "1HGCM82633A00000I", "1hgcm82633a000001", " 1HGCM82633A000001", "SHORT", None]
+"""VINs of quarantined rows: well-formed ones (present) and malformed ones (no effect)."""
+
+
 @st.composite
 def run_plan(draw):
-    """A list of runs: (hours since previous run, extracted dealers, feed rows)."""
+    """A list of runs: (hours since previous run, extracted dealers, feed rows, quarantined VINs)."""
     runs = []
     for _ in range(draw(st.integers(1, 6))):
         gap = draw(st.sampled_from([1, 12, 23, 24, 25, 48, 72, 96]))
@@ -61,7 +66,8 @@ def run_plan(draw):
         for d in extracted:
             for v in draw(st.lists(st.sampled_from(VINS), unique=True, max_size=4)):
                 rows[(d, v)] = (d, v, draw(st.sampled_from(["S1", "S2"])), draw(st.sampled_from([*CODES, None])))
-        runs.append((gap, sorted(extracted), list(rows.values())))
+        quarantined = draw(st.lists(st.sampled_from(QUARANTINED), max_size=3)) if extracted else []
+        runs.append((gap, sorted(extracted), list(rows.values()), quarantined))
     return runs
 
 
@@ -96,8 +102,10 @@ MUTABLE_EVENT = {"stock_number": "updated", "client": "updated", "status": "auto
                  "anchor_at": "anchor_reset"}
 
 
-def _check_invariants(before, ch, after, extracted, feed):
+def _check_invariants(before, ch, after, extracted, feed, quarantined):
     assert len(ch.outcomes) == len(feed)
+    present = set(feed["vin"]) | {v for v in quarantined if v in VINS}
+    assert not set(ch.events.loc[ch.events["kind"] == "auto_closed", "vin"]) & present  # quarantine never closes
     assert ch.outcomes.set_index(["dealer_id", "vin"]).index.is_unique
     active = after[after["status"] == "active"]
     assert active["vin"].is_unique
@@ -126,14 +134,14 @@ def _check_invariants(before, ch, after, extracted, feed):
 def test_engine_equals_reference_and_invariants_hold(s, plan, hist):
     state = hist
     T = T0
-    for gap, extracted, rows in plan:
+    for gap, extracted, rows, quarantined in plan:
         T = T + gap * HOUR
         feed = pd.DataFrame(rows, columns=list(FEED_COLUMNS)) if rows else pd.DataFrame(columns=list(FEED_COLUMNS))
-        kw = dict(extracted_dealers=extracted, settings=s, group=GROUP, logical_time=T)
+        kw = dict(extracted_dealers=extracted, settings=s, group=GROUP, logical_time=T, quarantined_vins=quarantined)
         got = compute_changes(feed, state, **kw)
         want = reference_changes(feed, state, **kw)
         assert canonical(got) == canonical(want)
         pd.testing.assert_frame_equal(got.events, want.events)
         after = apply(state, got)
-        _check_invariants(state, got, after, extracted, feed)
+        _check_invariants(state, got, after, extracted, feed, quarantined)
         state = after

@@ -22,13 +22,16 @@ def test_parts_suite(group):
         base | {"dealer_id": "XX_9"},
         base | {"date_last_sold": "20261332"},
         base | {"part_number": "P1", "date_last_sold": "0"},
+        base | {"description": "Fil\ufffdter"},
     ]
     result = validate_part_batches({D7: parts(rows)}, group=group, logical_time=T)[D7]
     assert list(zip(result.quarantine["row_number"], result.quarantine["rules"], strict=True)) == [
         (1, "part_number_present"),
         (2, "dealer_id_known;dealer_id_matches_batch"),
         (3, "date_last_sold_parses"),
+        (5, "forbidden_character"),
     ]
+    assert result.examples["forbidden_character"] == ["row 5: 'description'"]
     assert result.dataset == "parts" and set(result.quarantine["dataset"]) == {"parts"}
     assert result.good.schema.field("date_last_sold").type == pa.date32()
     assert result.good.column("date_last_sold").to_pylist() == [dt.date(2026, 11, 1), None]

@@ -60,6 +60,8 @@ BAD_CASES = {
     "list_price text": ({"list_price": "N/A"}, "list_price_parses"),
     "vehicle_cost exponent": ({"vehicle_cost": "1e3"}, "vehicle_cost_parses"),
     "certified flag": ({"certified_used_car": "maybe"}, "certified_used_car_parses"),
+    "NUL in model (U+FFFD after parsing)": ({"model": "Sor\ufffdento"}, "forbidden_character"),
+    "control character in vin": ({"vin": "1HGCM82633A00435\ufffd"}, "forbidden_character;vin_format"),
     "several at once": (
         {"vin": "BAD", "stock_number": "", "date_in_inventory": "20261332"},
         "date_in_inventory_parses;stock_number_present;vin_format",
@@ -97,6 +99,13 @@ def test_valid_edge_cases_pass(group, overrides):
     result = validate_one([row(0, **overrides)], group)
     assert result.quarantined == 0 and result.good_rows == 1
     assert not any(result.rule_counts.values())
+
+
+def test_forbidden_character_example_names_the_fields(group):
+    result = validate_one([row(0), row(1, model="Sor\ufffdento", color="\ufffd"), row(2)], group)
+    assert quarantined(result) == [(1, "forbidden_character")]
+    assert result.examples["forbidden_character"] == ["row 1: 'color;model'"]
+    assert json.loads(result.quarantine["row_json"].iloc[0])["model"] == "Sor\ufffdento"
 
 
 def test_model_year_limit_follows_the_logical_time(group):
