@@ -508,7 +508,7 @@ class OpenTrackClient:
     # ----------------------------------------------------------------- retry policy
 
     def _wait(self, state: RetryCallState) -> float:
-        wait = wait_exponential_jitter(initial=self.backoff_seconds, max=self.max_backoff_seconds,
+        wait = wait_exponential_jitter(multiplier=self.backoff_seconds, max=self.max_backoff_seconds,
                                        jitter=self.backoff_seconds)(state)
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, ThrottledError) and exc.retry_after:
