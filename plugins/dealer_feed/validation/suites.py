@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dealer_feed.opentrack.values import DATE_TIME_COLUMNS
+
 VIN_REGEX = r"^[A-HJ-NPR-Z0-9]{17}$"
 """17 characters, capitals and digits, no I, O or Q (ISO 3779)."""
 
@@ -128,6 +130,7 @@ def dealer_rules(dealer_ids: Sequence[str]) -> list[Rule]:
 
 PARSE_WHAT = {
     "date": "a yyyyMMdd calendar date (0 = empty)",
+    "date_time": "a yyyyMMddHHmm date and time, UTC (0 = empty)",
     "int": "an integer",
     "decimal": "a plain decimal number",
     "flag": "Y or N",
@@ -191,7 +194,7 @@ def vehicle_rules(dealer_ids: Sequence[str], run_year: int, typed_columns: dict[
 def keyed_rules(dealer_ids: Sequence[str], key_column: str, date_columns: Sequence[str]) -> list[Rule]:
     """The parts / repair_orders suites: dealer checks, key present, dates parse."""
     rules = [*dealer_rules(dealer_ids), present(key_column), forbidden_character()]
-    rules += [parses(c, PARSE_WHAT["date"]) for c in date_columns]
+    rules += [parses(c, PARSE_WHAT["date_time" if c in DATE_TIME_COLUMNS else "date"]) for c in date_columns]
     return rules
 
 

@@ -48,3 +48,12 @@ def test_repair_orders_suite_splits_dealers(group):
     assert results[D8].quarantine["rules"].tolist() == ["date_opened_parses"]
     assert results[D8].quarantine["row_number"].tolist() == [1]
     assert results[D7].good_rows == results[D8].good_rows == 1
+
+
+def test_promised_date_time_rule_says_what_it_parses():
+    """PromisedDateTime is yyyyMMddHHmm (real payloads): its rule must not claim a calendar date."""
+    from dealer_feed.validation.suites import keyed_rules
+
+    rules = {r.name: r.description for r in keyed_rules(["ZE_ZE9"], "repair_order_number", ["date_opened", "date_promised"])}
+    assert "yyyyMMddHHmm" in rules["date_promised_parses"]
+    assert "yyyyMMdd calendar date" in rules["date_opened_parses"]
