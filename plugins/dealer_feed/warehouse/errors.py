@@ -20,3 +20,15 @@ class NotMigratedError(WarehouseError):
 
 class LoadDataError(WarehouseError):
     """A run's frames do not fit the warehouse (missing column, unknown SR to update...)."""
+
+
+class StaleChangesError(WarehouseError):
+    """A run's changes were computed against a warehouse state that has moved since (another
+    run, or a late dealer of the last run, applied in between). Transient: the load
+    recomputes the changes against the current state and tries again."""
+
+    transient = True
+
+    def __init__(self, message: str, fix: str) -> None:
+        super().__init__(f"{message} Fix: {fix}")
+        self.fix = fix

@@ -22,8 +22,8 @@ VIEWS = {"v_open_service_requests_by_age", "v_auto_closes_per_day", "v_stock_cli
 def test_discover_picks_dialect_files():
     sqlite = [m.version for m in discover("sqlite")]
     pg = [m.version for m in discover("postgresql")]
-    assert sqlite == ["0001_core", "0003_dates.sqlite", "0003_views"]
-    assert pg == ["0001_core", "0002_roles.postgresql", "0003_dates.postgresql", "0003_views"]
+    assert sqlite == ["0001_core", "0003_dates.sqlite", "0003_views", "0004_caught_up"]
+    assert pg == ["0001_core", "0002_roles.postgresql", "0003_dates.postgresql", "0003_views", "0004_caught_up"]
 
 
 def test_apply_twice(warehouse_url):
