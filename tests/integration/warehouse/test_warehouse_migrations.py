@@ -57,9 +57,17 @@ def test_upgrade_from_previous_version_keeps_data(warehouse_url):
         apply_run(engine, run)
     before = table_hashes(engine)
 
+    dealer_rows = rows(engine, "SELECT * FROM etl_run_dealers ORDER BY run_id, dealer_id, dataset")
+
     upgraded = apply(engine)
     assert upgraded and all(not v.startswith("0001") for v in upgraded)
-    assert table_hashes(engine) == before
+    after = table_hashes(engine)
+    # 0004 adds etl_run_dealers.caught_up_by (NULL for every existing row); the rest is untouched
+    assert {t: h for t, h in after.items() if t != "etl_run_dealers"} == {
+        t: h for t, h in before.items() if t != "etl_run_dealers"}
+    assert [r[:-1] for r in rows(engine, "SELECT * FROM etl_run_dealers ORDER BY run_id, dealer_id, dataset")] == [
+        tuple(r) for r in dealer_rows]
+    assert rows(engine, "SELECT COUNT(*) FROM etl_run_dealers WHERE caught_up_by IS NOT NULL") == [(0,)]
     assert VIEWS <= set(inspect(engine).get_view_names())
     assert rows(engine, "SELECT COUNT(*) FROM v_run_history") == [(3,)]
     # and the pipeline carries on on the upgraded schema
