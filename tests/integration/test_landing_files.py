@@ -42,14 +42,13 @@ def _runs(steps: Steps) -> list[tuple]:
 
 @pytest.mark.parametrize("name", ["parts.parquet", "repair_orders.parquet", "events.parquet"])
 def test_missing_change_file_fails_the_load_until_the_transform_is_cleared(steps, name):
-    from dealer_feed.landing import LandingFileError
-
     steps.extract(0)
     summary = steps.transform(0)
-    assert name in summary["change_files"]
     (steps.ctx(0).run_dir / "changes" / name).unlink()
-    with pytest.raises(LandingFileError) as err:
+    with pytest.raises(Exception) as err:  # noqa: PT011 - today's code loads without the file: no raise
         steps.load(0)
+    assert type(err.value).__name__ == "LandingFileError", repr(err.value)
+    assert name in summary["change_files"]  # the transform's summary lists every file it wrote
     assert f"changes/{name} is missing" in str(err.value)
     assert err.value.fix.startswith(f"clear the `transform` task of run {RUN}")
     assert err.value.transient is False and _runs(steps) == []
@@ -88,8 +87,6 @@ CASES = {
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_missing_or_corrupt_landing_file_is_a_typed_error_with_a_fix_line(steps, case):
-    from dealer_feed.landing import LandingFileError
-
     where, breaks, step, fix = CASES[case]
     steps.extract(0)
     if step == "load":
@@ -97,8 +94,9 @@ def test_missing_or_corrupt_landing_file_is_a_typed_error_with_a_fix_line(steps,
     path = where(steps)
     assert path.exists()
     breaks(path)
-    with pytest.raises(LandingFileError) as err:
+    with pytest.raises(Exception) as err:  # noqa: PT011 - never a bare FileNotFoundError / ArrowInvalid
         getattr(steps, step)(0)
+    assert type(err.value).__name__ == "LandingFileError", repr(err.value)
     assert err.value.path == path and str(path) in str(err.value)
     assert fix in err.value.fix and f"Fix: {err.value.fix}" in str(err.value)
     assert err.value.__cause__ is None and err.value.__suppress_context__  # one line, not a chained traceback
