@@ -223,8 +223,9 @@ def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _late_part(frames: dict[str, pd.DataFrame], counts: dict[str, Any], dealers: Sequence[str]) -> tuple[
-        dict[str, pd.DataFrame], dict[str, Any]]:
+def _late_part(
+    frames: dict[str, pd.DataFrame], counts: dict[str, Any], dealers: Sequence[str]
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The rows of a whole-run computation that belong to late `dealers` (their vehicles,
     events, statuses, files; SRs of those dealers or named by their vehicles) and their counts."""
     def of(frame: pd.DataFrame) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dealer_feed.simulator import start_background
 from dealer_feed.simulator.world import DEMO_WORLD, load_world
-from run_steps import DAYS, Steps
+from run_steps import Steps
 
 
 @pytest.fixture(scope="module")
