@@ -102,7 +102,9 @@ Tasks: `migrate` → `extract_validate` (one mapped task per dealer batch; its n
 backoff; typed permanent errors (missing grant, bad credentials, guards) fail at once with a fix line.
 A failed task logs one `[dealer-feed] FAILED ...` alert (and POSTs it to connection `dealer_feed_alerts` when it
 exists). Every task is safe to clear and rerun. `load` depends on the previous run's `load`: runs apply in
-logical-time order, so fix and clear a failed run before later runs can load.
+logical-time order, so fix and clear a failed run before later runs can load; a run that transformed meanwhile
+is recomputed by its load against the warehouse it applies to. Clearing a fixed dealer's batch with downstream
+adds it to its run while that run is the group's last applied one; after a later run, the load says it caught up.
 
 Data lands under `data/landing/{cfg.group}/<dataset>/<dealer>/run=<T>/` and loads into the warehouse tables
 (see docs/WAREHOUSE.md). Runbook (every error, its fix, which task to clear; backfills): docs/RUNBOOK.md.
@@ -178,6 +180,8 @@ def build_dag(group_name: str):
         # depends_on_past: runs of a group apply in logical-time order, so a failed load
         # holds back the next runs' loads until it is fixed and cleared (or marked
         # success to skip that run); the warehouse also refuses an older run (RunOrderError).
+        # Changes transformed against an older warehouse state are recomputed by the load
+        # (StaleChangesError is transient); a missing change file is a permanent LandingFileError.
         @task(outlets=[warehouse_asset(cfg.group)], depends_on_past=True)
         def load(summary: dict[str, Any]) -> dict[str, Any]:
             context = get_current_context()

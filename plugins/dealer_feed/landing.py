@@ -97,5 +97,57 @@ def write_text(text: str, path: Path) -> Path:
     return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
+class LandingFileError(RuntimeError):
+    """A landing file a step needs is missing or unreadable. Permanent: retrying reads the
+    same bytes; `fix` names the task to clear (the one that writes the file)."""
+
+    transient = False
+
+    def __init__(self, path: Path, problem: str) -> None:
+        self.path = Path(path)
+        self.fix = fix_for(self.path)
+        super().__init__(f"landing file {self.path} {problem}. Fix: {self.fix}")
+
+
+def _run_of(directory: Path) -> str:
+    return directory.name.removeprefix("run=")
+
+
+def fix_for(path: Path) -> str:
+    """Which task rewrites `path` (read from the landing layout), as on-call's fix line."""
+    path = Path(path)
+    if path.parent.name == "changes" or (path.name == "summary.json" and path.parent.parent.name == "runs"):
+        run_dir = path.parent.parent if path.parent.name == "changes" else path.parent
+        return (f"clear the `transform` task of run {_run_of(run_dir)} with downstream (it rewrites the "
+                "run's change files and summary.json, then the load applies them)")
+    run_dir = path.parent
+    dealer, dataset = run_dir.parent.name, run_dir.parent.parent.name
+    if path.name == "raw.parquet":
+        return (f"delete {path} and clear the `extract_validate` batch of dealer {dealer} for run "
+                f"{_run_of(run_dir)} with downstream (it fetches the {dataset} feed again for the run's feed time)")
+    return (f"clear the `extract_validate` batch of dealer {dealer} for run {_run_of(run_dir)} with downstream "
+            f"(it rewrites the {dataset} files from the raw file)")
+
+
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """A landing JSON file (status.json, summary.json); LandingFileError when missing or corrupt."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise LandingFileError(path, "is missing") from None
+    except (OSError, ValueError) as exc:
+        raise LandingFileError(path, f"is unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A landing Parquet file (or some of its columns); LandingFileError when missing or corrupt
+    (never a bare FileNotFoundError or "ArrowInvalid: magic bytes" traceback)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path, columns=columns)
+    except FileNotFoundError:
+        raise LandingFileError(path, "is missing") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise LandingFileError(path, f"is not a readable Parquet file ({type(exc).__name__}: {exc})") from None

@@ -30,6 +30,7 @@ from dealer_feed.landing import (
     group_run_dir,
     landing_root,
     read_json,
+    read_parquet,
     run_id,
     write_json,
     write_parquet,
@@ -162,8 +163,6 @@ def extract_and_validate(
     done, DealerStepError is raised if any dealer's vehicles failed, so the task shows red
     and names each dealer; an optional dataset without its grant is `skipped`.
     """
-    import pyarrow.parquet as pq
-
     from dealer_feed.opentrack.client import unknown_fields
     from dealer_feed.opentrack.errors import AccessNotGrantedError, OpenTrackError
     from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
@@ -173,7 +172,7 @@ def extract_and_validate(
     for n, dealer_id in enumerate(dealer_ids, 1):
         for dataset in ctx.group.dealer(dealer_id).datasets:
             try:
-                raws.setdefault(dataset, {})[dealer_id] = pq.read_table(_extract_dataset(ctx, client, dealer_id, dataset))
+                raws.setdefault(dataset, {})[dealer_id] = read_parquet(_extract_dataset(ctx, client, dealer_id, dataset))
             except AccessNotGrantedError as exc:
                 if dataset == "vehicles":
                     statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc)))
@@ -250,22 +249,20 @@ def dealer_statuses(ctx: RunContext, dataset: str = "vehicles") -> list[dict[str
 
 def _read_good(ctx: RunContext, dataset: str, dealer_ids: list[str]) -> pd.DataFrame | None:
     import pandas as pd
-    import pyarrow.parquet as pq
 
-    frames = [pq.read_table(ctx.dealer_dir(dataset, d) / "good.parquet").to_pandas() for d in dealer_ids]
+    frames = [read_parquet(ctx.dealer_dir(dataset, d) / "good.parquet").to_pandas() for d in dealer_ids]
     return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     import pandas as pd
-    import pyarrow.parquet as pq
 
     frames = []
     for dataset in DATASETS:
         for dealer_id in ctx.group.dealer_ids:
             path = ctx.dealer_dir(dataset, dealer_id) / "quarantine.parquet"
             if path.exists():
-                frames.append(pq.read_table(path).to_pandas())
+                frames.append(read_parquet(path).to_pandas())
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -275,24 +272,46 @@ def _quarantined_vins(ctx: RunContext, dealer_ids: list[str]) -> pd.Series:
     causes a close). Read from raw.parquet at the quarantine rows' row numbers."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     vins = []
     for dealer_id in dealer_ids:
         directory = ctx.dealer_dir("vehicles", dealer_id)
-        rows = pq.read_table(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
+        rows = read_parquet(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
         if len(rows):
-            raw_vins = pq.read_table(directory / "raw.parquet", columns=["vin"]).column("vin")
+            raw_vins = read_parquet(directory / "raw.parquet", columns=["vin"]).column("vin")
             vins.append(raw_vins.take(rows).cast(pa.string()))
     return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
 
 
-def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
-    """Compute the run's service-request changes from the validated feeds and the warehouse.
+def _late_part(
+    frames: dict[str, pd.DataFrame], counts: dict[str, Any], dealers: Sequence[str]
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The rows of a whole-run computation that belong to late `dealers` (their vehicles,
+    events, statuses, files; SRs of those dealers or named by their vehicles) and their counts."""
+    def of(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["dealer_id"].isin(dealers)].reset_index(drop=True) if "dealer_id" in frame else frame
 
-    Writes the change frames under the run directory and returns a small summary. Runs
-    only when the run is not yet applied: after the load, the warehouse already holds this
-    run's changes, so recomputing would describe a different (empty) change.
+    part = {name: of(frame) for name, frame in frames.items()}
+    srs = frames["service_requests"]
+    part["service_requests"] = srs[
+        srs["dealer_id"].isin(dealers) | srs["sr_id"].isin(part["feed_vehicles"]["sr_id"].dropna())
+    ].reset_index(drop=True)
+    by_dealer = {d: c for d, c in counts.get("by_dealer", {}).items() if d in dealers}
+    totals = {k: sum(int(c.get(k, 0)) for c in by_dealer.values()) for k in counts.get("totals", {})}
+    return part, {**counts, "by_dealer": by_dealer, "totals": totals}
+
+
+def compute_run_changes(
+    ctx: RunContext, engine: Engine, late_dealers: Sequence[str] = ()
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Run the rules on the run's validated feeds against the warehouse as it is now.
+
+    Returns the change frames and the run summary. The summary's `based_on` is the
+    group's warehouse state (warehouse.load.group_state) read *before* the service
+    requests: a load committing in between makes the token stale (the load then
+    recomputes), never the changes. `change_files` lists every frame the load must find.
+    With `late_dealers`, only the part of those dealers (fixed after the run applied) is
+    returned, computed against the warehouse that already holds the run's other dealers.
     """
     import pandas as pd
 
@@ -300,11 +319,7 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
     from dealer_feed.rules.guards import check_mass_close
     from dealer_feed.warehouse import reads
 
-    summary_path = ctx.run_dir / "summary.json"
-    if reads.run_is_applied(engine, ctx.group.group, ctx.T) and summary_path.exists():
-        log.info("run %s is already applied; keeping its change files", ctx.run_id)
-        return read_json(summary_path)
-
+    based_on = reads.current_state(engine, ctx.group.group)
     by_dataset = {dataset: dealer_statuses(ctx, dataset) for dataset in DATASETS}
     statuses = by_dataset["vehicles"]
     extracted = sorted(s["dealer_id"] for s in statuses if s["status"] == "ok")
@@ -339,60 +354,171 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
         ok = sorted(s["dealer_id"] for s in by_dataset[name] if s["status"] == "ok")
         if ok:
             frames[name] = _read_good(ctx, name, ok)
-    import pyarrow as pa
-
-    for name, frame in frames.items():
-        write_parquet(pa.Table.from_pandas(frame, preserve_index=False), ctx.run_dir / "changes" / f"{name}.parquet")
+    counts = changes.counts
+    if late_dealers:
+        frames, counts = _late_part(frames, counts, late_dealers)
     failed = sorted(s["dealer_id"] for s in statuses if s["status"] != "ok")
     not_extracted = sorted(set(ctx.group.dealer_ids) - {s["dealer_id"] for s in statuses})
     summary = {
         "group": ctx.group.group,
         "run_id": ctx.run_id,
         "logical_time": ctx.T.isoformat(),
+        "based_on": based_on,
+        "change_files": sorted(f"{name}.parquet" for name in frames),
         "dealers_extracted": len(extracted),
         "dealers_failed": failed,
         "dealers_not_extracted": not_extracted,
         "vehicles_seen": int(len(feed)),
         "quarantined": int(len(frames["quarantine"])),
-        "counts": changes.counts,
+        "counts": counts,
         "status": "success" if not failed and not not_extracted else "partial",
         "empty_first_feeds": sorted(s["dealer_id"] for s in statuses if s.get("warning") == EMPTY_FIRST_FEED),
         "unknown_fields": {f"{s['dealer_id']} {s['dataset']}": s["unknown_fields"]
                            for found in by_dataset.values() for s in found if s.get("unknown_fields")},
     }
-    write_json(summary, summary_path)
+    return frames, summary
+
+
+def _write_changes(ctx: RunContext, frames: dict[str, pd.DataFrame], summary: dict[str, Any]) -> dict[str, Any]:
+    """The change files, then summary.json (last: a summary always lists files that exist)."""
+    import pyarrow as pa
+
+    for name, frame in frames.items():
+        write_parquet(pa.Table.from_pandas(frame, preserve_index=False), ctx.run_dir / "changes" / f"{name}.parquet")
+    write_json(summary, ctx.run_dir / "summary.json")
     return summary
+
+
+def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
+    """Compute the run's service-request changes from the validated feeds and the warehouse.
+
+    Writes the change frames under the run directory and returns the summary (which
+    records the warehouse state the changes are based on). Runs only when the run is not
+    yet applied: after the load, the warehouse already holds this run's changes, so
+    recomputing would describe a different (empty) change. Dealers fixed after the run
+    applied are added by the load (`load` -> late dealers).
+    """
+    from dealer_feed.warehouse import reads
+
+    summary_path = ctx.run_dir / "summary.json"
+    if reads.run_is_applied(engine, ctx.group.group, ctx.T) and summary_path.exists():
+        log.info("run %s is already applied; keeping its change files", ctx.run_id)
+        return read_json(summary_path)
+    return _write_changes(ctx, *compute_run_changes(ctx, engine))
 
 
 # --------------------------------------------------------------------------- load
 
+LEGACY_CHANGE_FILES = ("dealer_statuses.parquet", "events.parquet", "feed_vehicles.parquet", "quarantine.parquet",
+                       "service_requests.parquet")
+"""What a summary.json written before `change_files` existed implies (the files every run has)."""
+STALE_ATTEMPTS = 3
+"""Loads that find the warehouse moved under them (StaleChangesError) recompute this often, then fail."""
+
+
+def _read_changes(ctx: RunContext, summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """Every change file the transform's summary lists (a missing or corrupt one is a
+    LandingFileError whose fix clears the transform), by frame name."""
+    names = summary.get("change_files") or LEGACY_CHANGE_FILES
+    changes_dir = ctx.run_dir / "changes"
+    return {Path(name).stem: read_parquet(changes_dir / name).to_pandas() for name in names}
+
+
+def _run_to_load(ctx: RunContext, frames: dict[str, pd.DataFrame], summary: dict[str, Any],
+                 airflow_run_id: str | None, late_dealers: Sequence[str] = ()) -> Any:
+    from dealer_feed.warehouse.load import RunToLoad
+
+    return RunToLoad(
+        group=ctx.group.group,
+        logical_time=ctx.T,
+        airflow_run_id=airflow_run_id,
+        service_requests=frames["service_requests"],
+        events=frames["events"],
+        feed_vehicles=frames["feed_vehicles"],
+        quarantine=frames["quarantine"],
+        dealer_statuses=frames["dealer_statuses"],
+        parts=frames.get("parts"),
+        repair_orders=frames.get("repair_orders"),
+        counts=summary["counts"],
+        status=summary["status"],
+        based_on=summary.get("based_on"),
+        late_dealers=tuple(late_dealers),
+    )
+
 
 def load(ctx: RunContext, engine: Engine, airflow_run_id: str | None = None) -> dict[str, Any]:
-    """Apply the run's change files to the warehouse in one transaction (idempotent)."""
-    import pyarrow.parquet as pq
+    """Apply the run's changes to the warehouse in one transaction (idempotent).
 
-    from dealer_feed.warehouse.load import RunToLoad, apply_run
+    Changes computed against another warehouse state than the current one (a run that
+    transformed while an earlier run's load was failed) are recomputed first, with the
+    transform's own function; the transaction re-checks the state under the group lock.
+    An applied run adds the dealers fixed since (late dealers) while it is the group's
+    last run, or records that a later run caught up with them.
+    """
+    from dealer_feed.warehouse.errors import StaleChangesError
 
-    changes_dir = ctx.run_dir / "changes"
+    for attempt in range(1, STALE_ATTEMPTS + 1):
+        try:
+            return _load_once(ctx, engine, airflow_run_id)
+        except StaleChangesError as exc:
+            if attempt == STALE_ATTEMPTS:
+                raise
+            log.warning("%s Recomputing (attempt %d of %d).", exc, attempt + 1, STALE_ATTEMPTS)
+    raise AssertionError("unreachable")
+
+
+def _load_once(ctx: RunContext, engine: Engine, airflow_run_id: str | None) -> dict[str, Any]:
+    from dealer_feed.warehouse import reads
+    from dealer_feed.warehouse.load import apply_run
+
+    if reads.run_is_applied(engine, ctx.group.group, ctx.T):
+        return _load_late_dealers(ctx, engine, airflow_run_id)
     summary = read_json(ctx.run_dir / "summary.json")
-    frames = {p.stem: pq.read_table(p).to_pandas() for p in sorted(changes_dir.glob("*.parquet"))}
-    result = apply_run(
-        engine,
-        RunToLoad(
-            group=ctx.group.group,
-            logical_time=ctx.T,
-            airflow_run_id=airflow_run_id,
-            service_requests=frames["service_requests"],
-            events=frames["events"],
-            feed_vehicles=frames["feed_vehicles"],
-            quarantine=frames["quarantine"],
-            dealer_statuses=frames["dealer_statuses"],
-            parts=frames.get("parts"),
-            repair_orders=frames.get("repair_orders"),
-            counts=summary["counts"],
-            status=summary["status"],
-        ),
-    )
+    last = reads.last_applied_run(engine, ctx.group.group)
+    if last is None or last.logical_time < ctx.T:  # else apply_run refuses it (RunOrderError)
+        now = reads.current_state(engine, ctx.group.group)
+        if summary.get("based_on") != now:
+            log.warning(
+                "run %s: its changes were computed against warehouse state %s, but the warehouse is now at %s "
+                "(a run applied after the transform); recomputing them against the current warehouse",
+                ctx.run_id, summary.get("based_on"), now,
+            )
+            summary = _write_changes(ctx, *compute_run_changes(ctx, engine))
+    result = apply_run(engine, _run_to_load(ctx, _read_changes(ctx, summary), summary, airflow_run_id))
     log.info("load %s: %s", ctx.run_id, result)
     return {"run_id": ctx.run_id, "status": result.status, "rows": result.rows}
 
+
+def _load_late_dealers(ctx: RunContext, engine: Engine, airflow_run_id: str | None) -> dict[str, Any]:
+    """An applied run's load, rerun: add the dealers whose extract failed in it and is ok now."""
+    from dealer_feed.warehouse import reads
+    from dealer_feed.warehouse.load import apply_run, mark_caught_up
+
+    pending = reads.failed_dealers(engine, ctx.run_id)
+    fixed = sorted(s["dealer_id"] for s in dealer_statuses(ctx) if s["status"] == "ok" and s["dealer_id"] in pending)
+    if not fixed:
+        log.info("run %s is already applied; nothing to do%s", ctx.run_id,
+                 f" (dealer(s) {', '.join(pending)} still failed in this run)" if pending else "")
+        return {"run_id": ctx.run_id, "status": "already_applied", "rows": {}}
+    last = reads.last_applied_run(engine, ctx.group.group)
+    if last is not None and last.run_id != ctx.run_id:
+        caught_up = mark_caught_up(engine, ctx.group.group, ctx.run_id, fixed)
+        for dealer_id in fixed:
+            if dealer_id in caught_up:
+                log.warning(
+                    "run %s: dealer %s is extracted now, but the later run %s has applied since with its full "
+                    "inventory: the next run caught up, so nothing of this run is loaded for it "
+                    "(etl_run_dealers.caught_up_by = %s)", ctx.run_id, dealer_id, caught_up[dealer_id],
+                    caught_up[dealer_id],
+                )
+            else:
+                log.warning(
+                    "run %s: dealer %s is extracted now, but the later run %s has applied since (without this "
+                    "dealer): an older run cannot load after it; the dealer's inventory is applied by the next "
+                    "run that extracts it", ctx.run_id, dealer_id, last.run_id,
+                )
+        return {"run_id": ctx.run_id, "status": "caught_up_by_later_run", "rows": {}, "caught_up": caught_up}
+    frames, summary = compute_run_changes(ctx, engine, late_dealers=fixed)
+    result = apply_run(engine, _run_to_load(ctx, frames, summary, airflow_run_id, late_dealers=fixed))
+    log.info("load %s: late dealer(s) %s added to the applied run: %s", ctx.run_id, ", ".join(fixed), result)
+    return {"run_id": ctx.run_id, "status": result.status, "rows": result.rows, "late_dealers": fixed}

@@ -145,3 +145,11 @@ def typed_db_error(exc: BaseException, *, action: str, data_fix: str) -> Warehou
             fix="nothing if the retry succeeds; else check the warehouse server is up and reachable, then clear the task.",
         )
     return None
+
+
+class StaleChangesError(WarehouseError):
+    """A run's changes were computed against a warehouse state that has moved since (another
+    run, or a late dealer of the last run, applied in between). Transient: the load
+    recomputes the changes against the current state and tries again."""
+
+    transient = True

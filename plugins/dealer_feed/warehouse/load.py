@@ -5,7 +5,10 @@ Order inside the transaction (`apply_run`):
 1. lock the group (PostgreSQL: advisory transaction lock per group, so two groups load in
    parallel; SQLite: BEGIN IMMEDIATE, one writer at a time, others wait on the busy timeout);
 2. check the run ledger: an applied run is a no-op ("already applied"); a run older than
-   the group's last applied run is refused (RunOrderError says how to backfill);
+   the group's last applied run is refused (RunOrderError says how to backfill); changes
+   computed against another warehouse state than the current one (`based_on` is not
+   `group_state`: a run or a late dealer applied since the transform) are refused with
+   StaleChangesError, and the pipeline's load recomputes them;
 3. insert the `etl_runs` row (parent of everything below);
 4. stage the service-request frame into a temporary table (COPY / executemany), mark
    the rows whose stock number or client changes, cascade those to `inspections` and
@@ -17,6 +20,11 @@ Order inside the transaction (`apply_run`):
 6. record the load's duration in `etl_runs`, commit.
 
 Anything failing rolls the whole run back; the retried run then applies normally.
+
+A *late part* (`RunToLoad.late_dealers`): dealers whose extract failed in the group's last
+applied run and were fixed since. Their rows go into that run (events numbered after its
+events, their etl_run_dealers rows replaced, etl_runs counts and status updated) in one
+transaction, only while the run is still the group's last (else StaleChangesError).
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
 from dealer_feed.landing import as_utc, run_id
@@ -42,6 +50,7 @@ from dealer_feed.warehouse.errors import (
     LoadDataError,
     NotMigratedError,
     RunOrderError,
+    StaleChangesError,
     WarehouseError,
     typed_db_error,
 )
@@ -148,6 +157,11 @@ class RunToLoad:
     airflow_run_id: str | None = None
     started_at: datetime | None = None
     """When the run (the DAG run) started; etl_runs.run_seconds counts from it."""
+    based_on: str | None = None
+    """The `group_state` the changes were computed against (summary.json); the load applies
+    them only while the warehouse is still there. None skips the check."""
+    late_dealers: tuple[str, ...] = ()
+    """Non-empty: a late part of the applied run (those dealers only), see the module doc."""
 
     @property
     def T(self) -> datetime:  # noqa: N802 - the spec's name
@@ -220,6 +234,119 @@ def missing_tables_as_not_migrated(bind: Connection | Engine) -> Iterator[None]:
     except DBAPIError as exc:
         raise_if_not_migrated(exc, bind)
         raise
+
+
+_GROUP_STATE = """SELECT r.run_id,
+       (SELECT COUNT(*) FROM etl_run_dealers d WHERE d.run_id = r.run_id AND d.status = 'ok') AS dealers_ok
+FROM etl_runs r WHERE r.dealer_group = :g ORDER BY r.logical_time DESC LIMIT 1"""
+
+NO_RUN_STATE = "(no run applied)"
+
+
+def group_state(conn: Connection, group: str) -> str:
+    """A token of the group's warehouse state as far as the transform depends on it: the last
+    applied run and how many of its dealer datasets are applied (a late dealer changes it).
+    Every write of the group's service requests is a run or a late part, so equal tokens
+    mean the transform would read the same service requests."""
+    with missing_tables_as_not_migrated(conn):
+        row = conn.execute(text(_GROUP_STATE), {"g": group}).first()
+    return f"{row[0]}+{row[1]}" if row else NO_RUN_STATE
+
+
+def _check_state(conn: Connection, run: RunToLoad) -> None:
+    """Refuse changes computed against another warehouse state (StaleChangesError)."""
+    if run.based_on is None:
+        return
+    now = group_state(conn, run.group)
+    if now != run.based_on:
+        raise StaleChangesError(
+            f"run {run.run_id}: its changes were computed against warehouse state {run.based_on}, but the warehouse "
+            f"of group {run.group} is now at {now} (a run or a late dealer applied since); nothing was loaded.",
+            fix=f"clear the `load` task of run {run.run_id}: it recomputes the changes against the current "
+                "warehouse (the transform's rules, same inputs) and applies them",
+        )
+
+
+def unapplied_dealers(conn: Connection, run_id_: str) -> list[str]:
+    """Dealers whose vehicles failed in an applied run and are neither applied nor caught up since."""
+    with missing_tables_as_not_migrated(conn):
+        return list(conn.execute(
+            text("SELECT dealer_id FROM etl_run_dealers WHERE run_id = :r AND dataset = 'vehicles' "
+                 "AND status = 'failed' AND caught_up_by IS NULL ORDER BY dealer_id"),
+            {"r": run_id_},
+        ).scalars())
+
+
+_LATER_OK = """SELECT dealer_id, run_id FROM etl_run_dealers
+WHERE dealer_group = :g AND dataset = 'vehicles' AND status = 'ok' AND logical_time > :t AND dealer_id IN :ids
+ORDER BY logical_time"""
+
+
+def mark_caught_up(engine: Engine, group: str, run_id_: str, dealer_ids: list[str]) -> dict[str, str]:
+    """For dealers that failed in the applied run `run_id_` and are extracted now although a
+    later run has applied: record in etl_run_dealers.caught_up_by the first later run that
+    applied each one's full inventory. Returns {dealer_id: that run} (dealers no later run
+    extracted are left pending: the next run that extracts them applies them)."""
+    with write_transaction(engine) as conn:
+        t = conn.execute(text("SELECT logical_time FROM etl_runs WHERE run_id = :r"), {"r": run_id_}).scalar_one()
+        later = conn.execute(
+            text(_LATER_OK).bindparams(bindparam("ids", expanding=True)),
+            {"g": group, "t": t, "ids": list(dealer_ids)},
+        ).all()
+        caught_up: dict[str, str] = {}
+        for dealer_id, later_run in later:
+            caught_up.setdefault(dealer_id, later_run)
+        for dealer_id, later_run in caught_up.items():
+            conn.execute(
+                text("UPDATE etl_run_dealers SET caught_up_by = :later WHERE run_id = :r AND dealer_id = :d "
+                     "AND status = 'failed' AND caught_up_by IS NULL"),
+                {"later": later_run, "r": run_id_, "d": dealer_id},
+            )
+    return caught_up
+
+
+def _check_late_part(conn: Connection, run: RunToLoad) -> bool:
+    """For a late part: True when its dealers are already applied; StaleChangesError when the
+    run is no longer the group's last (a later run caught up) or the state moved."""
+    last = last_applied(conn, run.group)
+    if last is None or last.run_id != run.run_id:
+        raise StaleChangesError(
+            f"run {run.run_id}: late dealer(s) {', '.join(run.late_dealers)} cannot be added: "
+            f"{'no run' if last is None else 'run ' + last.run_id} is the group's last applied run now.",
+            fix=f"clear the `load` task of run {run.run_id}: it records the dealers as caught up by the later run",
+        )
+    return not set(run.late_dealers) & set(unapplied_dealers(conn, run.run_id))
+
+
+_ADD_LATE_COUNTS = """UPDATE etl_runs SET status = :status, dealers_ok = dealers_ok + :dealers_ok,
+    dealers_failed = dealers_failed - :dealers_ok, vehicles_seen = vehicles_seen + :vehicles_seen,
+    sr_created = sr_created + :sr_created, sr_updated = sr_updated + :sr_updated,
+    sr_anchor_reset = sr_anchor_reset + :sr_anchor_reset, sr_auto_closed = sr_auto_closed + :sr_auto_closed,
+    vehicles_unchanged = vehicles_unchanged + :vehicles_unchanged,
+    vehicles_ignored = vehicles_ignored + :vehicles_ignored, quarantined = quarantined + :quarantined,
+    counts_json = :counts_json
+WHERE run_id = :run_id"""
+
+
+def merge_counts(old: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """A run's counts_json plus a late part's: by_dealer entries joined, totals summed."""
+    by_dealer = {**old.get("by_dealer", {}), **part.get("by_dealer", {})}
+    keys = dict.fromkeys([*old.get("totals", {}), *part.get("totals", {})])
+    totals = {k: int(old.get("totals", {}).get(k, 0)) + int(part.get("totals", {}).get(k, 0)) for k in keys}
+    return {**old, **part, "by_dealer": by_dealer, "totals": totals}
+
+
+def _finish_late_part(conn: Connection, run: RunToLoad, counts: dict[str, int]) -> None:
+    """etl_runs of a late part: counts added, status success once no dealer is left failed."""
+    old = conn.execute(text("SELECT counts_json FROM etl_runs WHERE run_id = :r"), {"r": run.run_id}).scalar_one()
+    left = conn.execute(
+        text("SELECT COUNT(*) FROM etl_run_dealers WHERE run_id = :r AND dataset = 'vehicles' AND status = 'failed'"),
+        {"r": run.run_id},
+    ).scalar_one()
+    conn.execute(text(_ADD_LATE_COUNTS), {
+        **counts, "run_id": run.run_id, "status": "partial" if left else "success",
+        "counts_json": json.dumps(merge_counts(json.loads(old or "{}"), run.counts), sort_keys=True, default=str),
+    })
 
 
 def run_exists(conn: Connection, run_id_: str) -> bool:
@@ -297,6 +424,28 @@ def _counts(run: RunToLoad) -> dict[str, int]:
     }
 
 
+def _insert_run_row(conn: Connection, run: RunToLoad, load_started_at: datetime, counts: dict[str, int]) -> None:
+    """The run's etl_runs row (parent of everything else the run writes)."""
+    conn.execute(
+        text("""INSERT INTO etl_runs (run_id, dealer_group, logical_time, airflow_run_id, status, started_at,
+                load_started_at, loaded_at, load_seconds, dealers_ok, dealers_failed, vehicles_seen, sr_created,
+                sr_updated, sr_anchor_reset, sr_auto_closed, vehicles_unchanged, vehicles_ignored, quarantined,
+                counts_json)
+                VALUES (:run_id, :g, :t, :airflow_run_id, :status, :started_at, :load_started_at,
+                :load_started_at, 0, :dealers_ok, :dealers_failed, :vehicles_seen, :sr_created, :sr_updated,
+                :sr_anchor_reset, :sr_auto_closed, :vehicles_unchanged, :vehicles_ignored, :quarantined,
+                :counts_json)"""),
+        {
+            "run_id": run.run_id, "g": run.group, "t": ts_param(conn, run.T),
+            "airflow_run_id": run.airflow_run_id, "status": run.status,
+            "started_at": ts_param(conn, run.started_at),
+            "load_started_at": ts_param(conn, load_started_at),
+            "counts_json": json.dumps(run.counts, sort_keys=True, default=str),
+            **counts,
+        },
+    )
+
+
 def apply_run(
     engine: Engine,
     run: RunToLoad,
@@ -306,16 +455,18 @@ def apply_run(
     """Apply `run` in one transaction; idempotent; refuses runs older than the group's last.
 
     `on_step(name, conn)` is called inside the transaction after each phase ("staged",
-    "merged", "appended", "before_commit"); tests use it to inject a crash.
+    "merged", "appended", "before_commit"); tests use it to inject a crash. With
+    `run.late_dealers`, adds those dealers' part to the applied run (module doc).
     """
     started = time.perf_counter()
     load_started_at = datetime.now(timezone.utc)
     _check_frames(run)
     dialect = engine.dialect.name
     T = run.T
+    late = bool(run.late_dealers)
     # Cheap early exit for reruns (checked again under the lock below).
     with missing_tables_as_not_migrated(engine), engine.connect() as conn:
-        if run_exists(conn, run.run_id):
+        if not late and run_exists(conn, run.run_id):
             log.info("run %s is already applied; nothing to do", run.run_id)
             return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
 
@@ -368,28 +519,24 @@ def apply_run(
         with write_transaction(engine) as conn:
             if dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": group_lock_key(run.group)})
-            if _check_order(conn, run):
+            if _check_late_part(conn, run) if late else _check_order(conn, run):
                 log.info("run %s is already applied; nothing to do", run.run_id)
                 return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
-
-            conn.execute(
-                text("""INSERT INTO etl_runs (run_id, dealer_group, logical_time, airflow_run_id, status, started_at,
-                        load_started_at, loaded_at, load_seconds, dealers_ok, dealers_failed, vehicles_seen, sr_created,
-                        sr_updated, sr_anchor_reset, sr_auto_closed, vehicles_unchanged, vehicles_ignored, quarantined,
-                        counts_json)
-                        VALUES (:run_id, :g, :t, :airflow_run_id, :status, :started_at, :load_started_at,
-                        :load_started_at, 0, :dealers_ok, :dealers_failed, :vehicles_seen, :sr_created, :sr_updated,
-                        :sr_anchor_reset, :sr_auto_closed, :vehicles_unchanged, :vehicles_ignored, :quarantined,
-                        :counts_json)"""),
-                {
-                    "run_id": run.run_id, "g": run.group, "t": ts_param(conn, T),
-                    "airflow_run_id": run.airflow_run_id, "status": run.status,
-                    "started_at": ts_param(conn, run.started_at),
-                    "load_started_at": ts_param(conn, load_started_at),
-                    "counts_json": json.dumps(run.counts, sort_keys=True, default=str),
-                    **counts,
-                },
-            )
+            _check_state(conn, run)
+            if late:
+                first_event = conn.execute(
+                    text("SELECT COALESCE(MAX(event_no) + 1, 0) FROM service_request_events WHERE run_id = :r"),
+                    {"r": run.run_id},
+                ).scalar_one()
+                events = prepared["service_request_events"]
+                prepared["service_request_events"] = events.assign(event_no=events["event_no"] + int(first_event))
+                conn.execute(
+                    text("DELETE FROM etl_run_dealers WHERE run_id = :r AND dealer_id IN :ids").bindparams(
+                        bindparam("ids", expanding=True)),
+                    {"r": run.run_id, "ids": list(run.late_dealers)},
+                )
+            else:
+                _insert_run_row(conn, run, load_started_at, counts)
 
             # -- service requests: stage, cascade, update, insert
             if dialect == "sqlite":
@@ -432,15 +579,19 @@ def apply_run(
             step("appended", conn)
 
             loaded_at = datetime.now(timezone.utc)
-            conn.execute(
-                text("UPDATE etl_runs SET loaded_at = :at, load_seconds = :ls, run_seconds = :rs WHERE run_id = :r"),
-                {
-                    "at": ts_param(conn, loaded_at),
-                    "ls": time.perf_counter() - started,
-                    "rs": (loaded_at - run.started_at).total_seconds() if run.started_at else None,
-                    "r": run.run_id,
-                },
-            )
+            if late:  # the run's own timings stay; its counts and status grow
+                _finish_late_part(conn, run, counts)
+            else:
+                conn.execute(
+                    text("UPDATE etl_runs SET loaded_at = :at, load_seconds = :ls, run_seconds = :rs "
+                         "WHERE run_id = :r"),
+                    {
+                        "at": ts_param(conn, loaded_at),
+                        "ls": time.perf_counter() - started,
+                        "rs": (loaded_at - run.started_at).total_seconds() if run.started_at else None,
+                        "r": run.run_id,
+                    },
+                )
             step("before_commit", conn)
     except Exception as exc:
         if isinstance(exc, DBAPIError):

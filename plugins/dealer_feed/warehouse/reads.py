@@ -13,9 +13,11 @@ from dealer_feed.rules.frames import SR_COLUMNS, SR_TIMESTAMPS, utc_column
 from dealer_feed.warehouse._frames import ts_param
 from dealer_feed.warehouse.load import (
     AppliedRun,
+    group_state,
     last_applied,
     missing_tables_as_not_migrated,
     run_exists,
+    unapplied_dealers,
 )
 
 SR_STRINGS = tuple(c for c in SR_COLUMNS if c not in SR_TIMESTAMPS)
@@ -84,6 +86,18 @@ def last_applied_run(engine: Engine, group: str) -> AppliedRun | None:
     """The group's most recent applied run (run_id, aware-UTC logical_time, status), or None."""
     with engine.connect() as conn:
         return last_applied(conn, group)
+
+
+def current_state(engine: Engine, group: str) -> str:
+    """The group's warehouse state token (load.group_state): what a transform is based on."""
+    with engine.connect() as conn:
+        return group_state(conn, group)
+
+
+def failed_dealers(engine: Engine, run_id_: str) -> list[str]:
+    """Dealers whose vehicles failed in the applied run `run_id_`, neither applied nor caught up since."""
+    with engine.connect() as conn:
+        return unapplied_dealers(conn, run_id_)
 
 
 def run_is_applied(engine: Engine, group: str, logical_time: datetime) -> bool:

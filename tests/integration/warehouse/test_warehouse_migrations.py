@@ -22,8 +22,8 @@ VIEWS = {"v_open_service_requests_by_age", "v_auto_closes_per_day", "v_stock_cli
 def test_discover_picks_dialect_files():
     sqlite = [m.version for m in discover("sqlite")]
     pg = [m.version for m in discover("postgresql")]
-    assert sqlite == ["0001_core", "0003_dates.sqlite", "0003_views"]
-    assert pg == ["0001_core", "0002_roles.postgresql", "0003_dates.postgresql", "0003_views"]
+    assert sqlite == ["0001_core", "0003_dates.sqlite", "0003_views", "0004_caught_up"]
+    assert pg == ["0001_core", "0002_roles.postgresql", "0003_dates.postgresql", "0003_views", "0004_caught_up"]
 
 
 def test_apply_twice(warehouse_url):
@@ -57,9 +57,17 @@ def test_upgrade_from_previous_version_keeps_data(warehouse_url):
         apply_run(engine, run)
     before = table_hashes(engine)
 
+    dealer_rows = rows(engine, "SELECT * FROM etl_run_dealers ORDER BY run_id, dealer_id, dataset")
+
     upgraded = apply(engine)
     assert upgraded and all(not v.startswith("0001") for v in upgraded)
-    assert table_hashes(engine) == before
+    after = table_hashes(engine)
+    # 0004 adds etl_run_dealers.caught_up_by (NULL for every existing row); the rest is untouched
+    assert {t: h for t, h in after.items() if t != "etl_run_dealers"} == {
+        t: h for t, h in before.items() if t != "etl_run_dealers"}
+    assert [r[:-1] for r in rows(engine, "SELECT * FROM etl_run_dealers ORDER BY run_id, dealer_id, dataset")] == [
+        tuple(r) for r in dealer_rows]
+    assert rows(engine, "SELECT COUNT(*) FROM etl_run_dealers WHERE caught_up_by IS NOT NULL") == [(0,)]
     assert VIEWS <= set(inspect(engine).get_view_names())
     assert rows(engine, "SELECT COUNT(*) FROM v_run_history") == [(3,)]
     # and the pipeline carries on on the upgraded schema
