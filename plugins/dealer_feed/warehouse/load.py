@@ -389,8 +389,9 @@ def _with_run_columns(frame: pd.DataFrame | None, run: RunToLoad, **extra: Any) 
     return frame.assign(run_id=run.run_id, dealer_group=run.group, **extra)
 
 
-def _raw_rows(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
-    """An optional raw dataset frame -> dealer_id, row_number (per dealer), key, row_json."""
+def _raw_rows(frame: pd.DataFrame | None, key: str, source: str) -> pd.DataFrame | None:
+    """An optional raw dataset frame -> dealer_id, row_number (per dealer), key (the frame's
+    `source` column), row_json."""
     if frame is None or frame.empty:
         return None
     frame = frame.reset_index(drop=True)
@@ -398,7 +399,7 @@ def _raw_rows(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
     out = pd.DataFrame({
         "dealer_id": frame["dealer_id"].astype("str"),
         "row_number": frame.groupby("dealer_id", sort=False).cumcount(),
-        key: frame[key] if key in frame.columns else None,
+        key: frame[source] if source in frame.columns else None,
         "row_json": lines,
     })
     return out
@@ -496,11 +497,11 @@ def apply_run(
             DEALER_SPEC, dialect,
         ),
     }
-    for table, frame, key, spec in (
-        ("parts_inventory", run.parts, "part_number", PARTS_SPEC),
-        ("repair_orders", run.repair_orders, "ro_number", RO_SPEC),
+    for table, frame, key, source, spec in (
+        ("parts_inventory", run.parts, "part_number", "part_number", PARTS_SPEC),
+        ("repair_orders", run.repair_orders, "ro_number", "repair_order_number", RO_SPEC),
     ):
-        raw = _raw_rows(frame, key)
+        raw = _raw_rows(frame, key, source)
         prepared[table] = prepare(_with_run_columns(raw, run, logical_time=T), spec, dialect)
     counts = _counts(run)
 

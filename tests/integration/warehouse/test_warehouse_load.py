@@ -165,9 +165,12 @@ def test_raw_parts_and_repair_orders_load(warehouse):
     run = scenario()[0]
     run.parts = pd.DataFrame({"dealer_id": ["D2", "D2", "D1"], "part_number": ["P1", "P2", "P1"],
                               "make_code": ["KI", "KI", "SU"], "on_hand": ["3", "0", "1"]})
-    run.repair_orders = pd.DataFrame({"dealer_id": ["D2"], "ro_number": ["RO-1"], "date_opened": ["2026-01-19"]})
+    run.repair_orders = pd.DataFrame({"dealer_id": ["D2"], "repair_order_number": ["RO-1"],
+                                      "date_opened": ["2026-01-19"]})
     result = apply_run(warehouse, run)
     assert result.rows["parts_inventory"] == 3 and result.rows["repair_orders"] == 1
+    # the key column is filled from the validated frame's own column name (it was always NULL)
+    assert rows(warehouse, "SELECT dealer_id, ro_number FROM repair_orders") == [("D2", "RO-1")]
     assert rows(warehouse, "SELECT dealer_id, row_number, part_number FROM parts_inventory ORDER BY dealer_id, row_number") == [
         ("D1", 0, "P1"), ("D2", 0, "P1"), ("D2", 1, "P2")]
     assert '"make_code":"SU"' in scalar(warehouse, "SELECT row_json FROM parts_inventory WHERE dealer_id = 'D1'")
