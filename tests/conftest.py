@@ -34,7 +34,7 @@ from support import ROOT
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="dealer-feed-tests-"))
 SESSION_TOKEN = processes.new_token("pytest")
 processes.claim(SESSION_TOKEN)
-_BEFORE = {(p.pid, p.create_time()) for p in psutil.process_iter(["create_time"])}
+_BEFORE = {(p.pid, p.info["create_time"]) for p in psutil.process_iter(["create_time"])}
 """Processes alive before the session (the machine's PostgreSQL, Redis, ...): never flagged."""
 _RUN_DIRS: list[Path] = [_SESSION_DIR]
 
@@ -87,7 +87,15 @@ def leftover_processes(exclude: set[int] = frozenset()) -> list[psutil.Process]:
     one that existed before the session."""
     dirs = {key: _RUN_DIRS for key in ("AIRFLOW_HOME", "DEALER_FEED_DATA_DIR")}
     found = processes.find(tokens=[SESSION_TOKEN], roots=[os.getpid()], env_dirs=dirs, exclude=exclude)
-    return [p for p in found if (p.pid, p.create_time()) not in _BEFORE]
+    return [p for p in found if _identity(p) not in _BEFORE]
+
+
+def _identity(proc: psutil.Process) -> tuple[int, float | None]:
+    """(pid, start time): a pid alone may have been reused since the snapshot."""
+    try:
+        return proc.pid, proc.create_time()
+    except psutil.NoSuchProcess:
+        return proc.pid, None
 
 
 @pytest.hookimpl(wrapper=True, trylast=True)

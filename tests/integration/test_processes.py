@@ -106,11 +106,12 @@ def test_fails(tmp_path):
 """)
     try:
         out, _ = run.communicate(timeout=120)
+        left = wait_gone(wait_pids(pid_file), timeout=5)  # before our own stop() below could hide a leak
     finally:
         processes.stop(run, grace=5)
     assert run.returncode == 1 and "1 failed" in out, out
     assert "still running after teardown" not in out, out
-    assert wait_gone(wait_pids(pid_file), timeout=5) == []
+    assert left == []
 
 
 def test_session_end_check_fails_the_run_and_names_a_leaked_child(tmp_path):
@@ -122,13 +123,14 @@ def test_leaks():
 """)
     try:
         out, _ = run.communicate(timeout=120)
+        lines = [line for line in out.splitlines() if line.strip().startswith("pid ") and line.endswith("sleep 300")]
+        left = wait_gone([int(lines[0].split()[1].rstrip(":"))], timeout=5) if lines else []
     finally:
         processes.stop(run, grace=5)
     assert "1 passed" in out, out
     assert run.returncode == 1, out
-    lines = [line for line in out.splitlines() if line.strip().startswith("pid ") and line.endswith("sleep 300")]
     assert len(lines) == 1, out
-    assert wait_gone([int(lines[0].split()[1].rstrip(":"))], timeout=5) == []  # and it was stopped
+    assert left == []  # and the check stopped it
 
 
 def test_session_end_check_passes_a_clean_run(tmp_path):
@@ -165,10 +167,11 @@ def test_sigterm_to_pytest_runs_teardown(tmp_path):
         pids = wait_pids(pid_file, timeout=60)
         run.send_signal(signal.SIGTERM)  # a cancelled CI job
         out, _ = run.communicate(timeout=60)
+        left = wait_gone(pids, timeout=5)
     finally:
         processes.stop(run, grace=5)
     assert "KeyboardInterrupt" in out, out
-    assert wait_gone(pids, timeout=5) == [], out
+    assert left == [], out
 
 
 def test_the_reaper_stops_the_tree_when_pytest_is_killed_outright(tmp_path):
