@@ -85,7 +85,8 @@ def spawn(argv: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | No
 # ---------------------------------------------------------------------- finding
 
 
-def _alive(proc: psutil.Process) -> bool:
+def is_alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie (an exited child not reaped yet); False once gone."""
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -99,27 +100,24 @@ def _environ(proc: psutil.Process) -> dict[str, str]:
         return {}
 
 
-def carries(proc: psutil.Process, token: str) -> bool:
-    """Whether `proc`'s environment (as it was exec'd) lists `token` among its owners."""
-    return token in _environ(proc).get(OWNERS_ENV, "").split(",")
+def _under(value: str | None, directory: str) -> bool:
+    base = directory.rstrip("/")
+    return bool(value) and (value == base or value.startswith(base + "/"))
 
 
-def env_under(proc: psutil.Process, key: str, directory: Path | str) -> bool:
-    """Whether `proc`'s environment variable `key` is `directory` or a path below it."""
-    value = _environ(proc).get(key)
-    if not value:
-        return False
-    base = str(directory).rstrip("/")
-    return value == base or value.startswith(base + "/")
-
-
-def find(*, tokens: Iterable[str] = (), roots: Iterable[int] = (), groups: Iterable[int] = (),
+def find(*, tokens: Iterable[str] = (), roots: Iterable[int] = (), sessions: Iterable[int] = (),
          env_dirs: Mapping[str, Iterable[Path | str]] | None = None,
          exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes (never this one) that carry one of `tokens`, descend from one of
-    `roots` (the roots included), belong to one of the process `groups`, or whose
-    environment variable KEY lies under one of `env_dirs[KEY]`."""
-    tokens, groups = set(tokens), set(groups)
+    `roots` (the roots included), belong to one of the `sessions` (spawn() makes every
+    process a session leader), or whose environment variable KEY (as exec'd:
+    /proc/PID/environ) is one of `env_dirs[KEY]` or a path below it.
+
+    A matched session leader brings its whole session: processes that call setproctitle
+    (Airflow's executor workers, serve-logs, api-server, Celery) overwrite the memory
+    /proc/PID/environ shows, so their token can no longer be read; they still share the
+    session of the process that started them."""
+    tokens, wanted_sessions = set(tokens), set(sessions)
     env_dirs = {k: [str(d) for d in v] for k, v in (env_dirs or {}).items()}
     skip = {os.getpid(), *exclude}
     found: dict[int, psutil.Process] = {}
@@ -130,18 +128,25 @@ def find(*, tokens: Iterable[str] = (), roots: Iterable[int] = (), groups: Itera
                 found[proc.pid] = proc
         except psutil.NoSuchProcess:
             continue
-    if tokens or groups or env_dirs:
+    if tokens or wanted_sessions or env_dirs:
+        by_session: dict[int, list[psutil.Process]] = {}
         for proc in psutil.process_iter():
-            if proc.pid in found or proc.pid in skip:
-                continue
             try:
-                in_group = bool(groups) and os.getpgid(proc.pid) in groups
+                sid = os.getsid(proc.pid)
             except OSError:
                 continue
-            owners = set(_environ(proc).get(OWNERS_ENV, "").split(",")) if tokens else set()
-            if in_group or owners & tokens or any(env_under(proc, k, d) for k, ds in env_dirs.items() for d in ds):
+            by_session.setdefault(sid, []).append(proc)
+            if proc.pid in found:
+                continue
+            env = _environ(proc) if tokens or env_dirs else {}
+            if (sid in wanted_sessions or tokens & set(env.get(OWNERS_ENV, "").split(","))
+                    or any(_under(env.get(k), d) for k, ds in env_dirs.items() for d in ds)):
                 found[proc.pid] = proc
-    return [p for pid, p in sorted(found.items()) if pid not in skip and _alive(p)]
+        own_session = os.getsid(0)
+        for sid, members in by_session.items():
+            if sid != own_session and sid in found:  # the session's leader is ours
+                found.update((p.pid, p) for p in members)
+    return [p for pid, p in sorted(found.items()) if pid not in skip and is_alive(p)]
 
 
 def describe(proc: psutil.Process) -> str:
@@ -171,7 +176,7 @@ def _wait_gone(procs: Sequence[psutil.Process], timeout: float, own: Sequence[su
     deadline = time.monotonic() + timeout
     while True:
         pending = [p for p in own if p.poll() is None]
-        left = [p for p in procs if p.pid not in mine and _alive(p)]
+        left = [p for p in procs if p.pid not in mine and is_alive(p)]
         if (not left and not pending) or time.monotonic() >= deadline:
             return
         time.sleep(0.1)
@@ -198,12 +203,12 @@ def terminate(select: Callable[[], list[psutil.Process]], grace: float = DEFAULT
 
 def tree_of(*processes: subprocess.Popen) -> Callable[[], list[psutil.Process]]:
     """A selector of everything the spawn()ed `processes` run: each one while it runs,
-    its descendants, its process group, every process carrying its owner token."""
+    its descendants, its session, every process carrying its owner token."""
     tokens = [_RUNNING[p.pid][1] for p in processes if p.pid in _RUNNING]
 
     def select() -> list[psutil.Process]:
         running = [p.pid for p in processes if p.poll() is None]
-        return find(tokens=tokens, roots=running, groups=[p.pid for p in processes])
+        return find(tokens=tokens, roots=running, sessions=[p.pid for p in processes])
 
     return select
 
