@@ -1,6 +1,8 @@
 """Every process a test starts ends with it (issue 16): dealer_feed.processes stops whole
-trees, the fixtures' harness leaves nothing after a failing test, and the session-end check
-in tests/conftest.py fails a run that leaks, naming the process. Real processes throughout;
+trees, the fixtures' harness leaves nothing after a failing test, SIGTERM or SIGKILL to
+pytest, the session-end check in tests/conftest.py fails a run that leaks, naming the
+process, and a program under processes.guarded() (bench, dealer-feed airflow / demo)
+leaves nothing on SIGTERM or SIGKILL. Real processes throughout;
 the inner pytest runs load tests/conftest.py as a plugin (`-p conftest`)."""
 
 from __future__ import annotations
@@ -186,3 +188,47 @@ def test_the_reaper_stops_the_tree_when_pytest_is_killed_outright(tmp_path):
         assert wait_gone(pids, timeout=30) == []
     finally:
         processes.stop(run, grace=5)
+
+
+GUARDED = """
+import subprocess, sys, time
+from dealer_feed import processes
+
+with processes.guarded("program"):  # as bench/*.py, dealer-feed airflow and dealer-feed demo do
+    subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2], "polite", "stays"], start_new_session=True)
+    time.sleep(300)
+"""
+
+
+def guarded_program(tmp_path: Path, pid_file: Path) -> subprocess.Popen:
+    """A program under processes.guarded() that started a tree with plain Popen (no spawn)."""
+    (tmp_path / "guarded.py").write_text(GUARDED)
+    tree_argv(tmp_path, pid_file)  # writes tree.py
+    return processes.spawn([sys.executable, str(tmp_path / "guarded.py"), str(tmp_path / "tree.py"), str(pid_file)],
+                           env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")})
+
+
+def test_guarded_program_stops_what_it_started_on_sigterm(tmp_path):
+    pid_file = tmp_path / "pids"
+    program = guarded_program(tmp_path, pid_file)
+    try:
+        pids = wait_pids(pid_file)
+        program.send_signal(signal.SIGTERM)
+        assert program.wait(timeout=30) != 0  # interrupted
+        left = wait_gone(pids, timeout=2)
+    finally:
+        processes.stop(program, grace=5)
+    assert left == []
+
+
+def test_guarded_program_killed_outright_is_cleaned_up_by_its_reaper(tmp_path):
+    pid_file = tmp_path / "pids"
+    program = guarded_program(tmp_path, pid_file)
+    try:
+        pids = wait_pids(pid_file)
+        program.kill()
+        program.wait(timeout=10)
+        left = wait_gone(pids, timeout=30)
+    finally:
+        processes.stop(program, grace=5)
+    assert left == []
