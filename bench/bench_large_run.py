@@ -36,6 +36,7 @@ import subprocess  # noqa: E402
 
 from machine import describe  # noqa: E402
 
+from dealer_feed import processes  # noqa: E402
 from dealer_feed.config import find_group  # noqa: E402
 from dealer_feed.demo import connection_env, group_dag, output_to  # noqa: E402
 from dealer_feed.opentrack.client import OpenTrackClient  # noqa: E402
@@ -94,4 +95,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with processes.guarded("bench-large-run"):  # nothing it starts outlives it (Ctrl-C, SIGTERM too)
+        sys.exit(main())

@@ -34,6 +34,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tests")]
 
+from dealer_feed import processes  # noqa: E402
 from dealer_feed.landing import run_key  # noqa: E402
 from machine import describe  # noqa: E402
 from dealer_feed.warehouse import make_engine  # noqa: E402
@@ -280,4 +281,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    with processes.guarded("bench-load"):  # nothing it starts outlives it (Ctrl-C, SIGTERM too)
+        raise SystemExit(main())

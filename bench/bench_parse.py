@@ -36,6 +36,7 @@ import lxml  # noqa: E402
 import requests  # noqa: E402
 from lxml import etree  # noqa: E402
 
+from dealer_feed import processes  # noqa: E402
 from dealer_feed.opentrack import envelope  # noqa: E402
 from machine import describe  # noqa: E402
 from dealer_feed.opentrack.client import VEHICLE_INVENTORY, OpenTrackClient  # noqa: E402
@@ -116,7 +117,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         world = Path(tmp) / "bench_world.yaml"
         world.write_text(WORLD)
-        server = subprocess.Popen(
+        server = processes.spawn(
             [sys.executable, "-m", "dealer_feed.simulator", "--port", "0", "--world", str(world)],
             stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")},
         )
@@ -138,8 +139,7 @@ def main() -> int:
             data = requests.post(url + envelope.STAR_ENDPOINT, data=body, timeout=300,
                                  headers=envelope.headers("1.1", "VehicleInventory")).content
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            processes.stop(server, grace=10)
 
     parsed_rows = parse_response(chunks(data), VEHICLE_INVENTORY.spec).table.num_rows
     assert parsed_rows == rows, (parsed_rows, rows)
@@ -167,4 +167,5 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--time-one"]:
         print(time_one(sys.argv[2], sys.argv[3]))
     else:
-        sys.exit(main())
+        with processes.guarded("bench-parse"):  # nothing it starts outlives it (Ctrl-C, SIGTERM too)
+            sys.exit(main())

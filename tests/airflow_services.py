@@ -2,10 +2,12 @@
 collect logs on failure, and always stop everything.
 
 Used by the slow tests (tests/dags/test_standalone.py, tests/dags/test_celery.py). Each
-process is started in its own process group (start_new_session), writes to its own log
-file, and is stopped by group (SIGTERM, then SIGKILL after a bounded wait), so an
-api-server's workers or a Celery worker's children never outlive the test. Every wait
-is bounded; a timeout raises with the tail of every component's log.
+process is started by dealer_feed.processes.spawn (its own session, an owner token in its
+environment), writes to its own log file, and is stopped with its whole tree (group,
+descendants, everything carrying its token: SIGTERM, then SIGKILL after a bounded wait),
+so an api-server's workers, standalone's components or a Celery worker's children never
+outlive the test, also when it fails, times out or is interrupted. Every wait is bounded;
+a timeout raises with the tail of every component's log.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dealer_feed import processes
 from support import ROOT
 
 BIN = Path(sys.executable).parent
@@ -101,10 +103,9 @@ class Services:
 
     def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Component:
         comp = Component(name, [str(a) for a in argv], self.log_dir / f"{name}.log")
-        log = comp.log_path.open("ab")
-        comp.process = subprocess.Popen(comp.argv, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(ROOT))
-        log.close()
+        with comp.log_path.open("ab") as log:
+            comp.process = processes.spawn(comp.argv, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
+                                           cwd=str(ROOT))
         self.components.append(comp)
         return comp
 
@@ -112,22 +113,9 @@ class Services:
         return self.start(name, [str(BIN / "airflow"), *args])
 
     def stop_all(self, grace: float = 20.0) -> None:
-        """SIGTERM every process group (newest first), then SIGKILL whatever is left."""
-        for comp in reversed(self.components):
-            _signal_group(comp, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        for comp in reversed(self.components):
-            if comp.process is None:
-                continue
-            try:
-                comp.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(comp, signal.SIGKILL)  # children of a finished leader too
-            try:
-                comp.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        """Stop every component's whole tree together (processes.stop): SIGTERM, then
+        SIGKILL after `grace` seconds to whatever is left."""
+        processes.stop(*(c.process for c in self.components if c.process is not None), grace=grace)
 
     def report(self, lines: int = 60) -> str:
         out = []
@@ -178,15 +166,6 @@ class Services:
             raise RuntimeError(f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n"
                                f"{result.stderr[-3000:]}")
         return result
-
-
-def _signal_group(comp: Component, sig: signal.Signals) -> None:
-    if comp.process is None:
-        return
-    try:
-        os.killpg(comp.process.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 # ---------------------------------------------------------------------- metadata DB

@@ -14,7 +14,10 @@ $PG_BINDIR, `pg_config --bindir`, PATH, or the newest /usr/lib/postgresql/*/bin
 (scripts/ensure-test-services.sh installs them when missing).
 
 The pytest fixtures (tests/integration/conftest.py) use one server per session, one
-database per test, and stop the server at the end of the session.
+database per test, and stop the server at the end of the session (tests/conftest.py also
+stops the shared server before its leftover-process check). The postmaster detaches into
+its own session; every program of a server runs with the server's owner token in its
+environment (dealer_feed.processes), so stop() finds and kills whatever pg_ctl stop left.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dealer_feed import processes
 from support import free_port
 
 SERVER_SETTINGS = {
@@ -95,6 +99,7 @@ class PgServer:
     directory: Path
     port: int
     run_as: str | None
+    token: str = field(default_factory=lambda: processes.new_token("pgserver"))
     host: str = "127.0.0.1"
     user: str = "postgres"
     _stopped: bool = field(default=False, repr=False)
@@ -131,20 +136,30 @@ class PgServer:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def stop(self) -> None:
+        """`pg_ctl stop` (immediate), then stop whatever still carries the server's owner
+        token (the postmaster detaches into its own session, so it is no child of ours)."""
         if self._stopped:
             return
         self._stopped = True
-        _run(self, [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "stop"], check=False)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        try:
+            _run(self, [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "-w", "-t", "20",
+                        "stop"], check=False)
+        finally:
+            processes.terminate(lambda: processes.find(tokens=[self.token]), grace=5.0)
+            shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def _run(server_or_user: PgServer | str | None, argv: list[str], check: bool = True, cwd: Path | None = None):
+    """Run a PostgreSQL program (as the server's user when we are root); a server's programs
+    carry its owner token, which the detached postmaster inherits (see PgServer.stop)."""
     user = server_or_user.run_as if isinstance(server_or_user, PgServer) else server_or_user
+    env = {**os.environ, "LC_ALL": "C"}
     if isinstance(server_or_user, PgServer):
         cwd = cwd or server_or_user.directory
+        env = processes.owned_env(server_or_user.token, env)
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
-    result = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env={**os.environ, "LC_ALL": "C"})
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
     if check and result.returncode != 0:
         raise PgServerError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
@@ -160,13 +175,14 @@ def start(settings: dict[str, str] | None = None, attempts: int = 3) -> PgServer
         os.chown(directory, pw.pw_uid, pw.pw_gid)
     directory.chmod(0o700)
     data = directory / "data"
+    token = processes.new_token("pgserver")
     try:
         _run(run_as, [str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                       "--no-locale", "--no-sync"], cwd=directory)
         options = {**SERVER_SETTINGS, **(settings or {})}
         for attempt in range(attempts):
             port = free_port()
-            server = PgServer(bindir, directory, port, run_as)
+            server = PgServer(bindir, directory, port, run_as, token)
             opts = " ".join(f"-c {k}={v}" for k, v in options.items())
             result = _run(server, [
                 str(bindir / "pg_ctl"), "-D", str(data), "-l", str(server.logfile), "-w", "-t", "60",
@@ -179,7 +195,8 @@ def start(settings: dict[str, str] | None = None, attempts: int = 3) -> PgServer
                 log = server.logfile.read_text() if server.logfile.exists() else ""
                 raise PgServerError(f"pg_ctl start failed:\n{result.stdout}\n{result.stderr}\n{log[-3000:]}")
             time.sleep(0.5)  # port taken between free_port() and bind: try another
-    except BaseException:
+    except BaseException:  # also Ctrl-C during pg_ctl start: no half-started postmaster stays behind
+        processes.terminate(lambda: processes.find(tokens=[token]), grace=5.0)
         shutil.rmtree(directory, ignore_errors=True)
         raise
     raise AssertionError("unreachable")

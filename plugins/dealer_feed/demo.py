@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from dealer_feed import processes
 from dealer_feed.config import PROJECT_ROOT, airflow_defaults
 from dealer_feed.landing import data_dir
 
@@ -83,7 +84,9 @@ def run_demo(world: Path, days: int, first: datetime) -> int:
     task_log = data_dir() / "demo-airflow.log"
     engine = make_engine(warehouse_url)
     states = []
-    with start_background(world) as sim:
+    # guarded: Ctrl-C or SIGTERM stops the simulator (a thread here) and anything the runs
+    # started (dealer_feed.processes), as a normal end does
+    with processes.guarded("dealer-feed-demo"), start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
         vendor = sim.world.vendors[0]
         os.environ.update(connection_env(sim.url, vendor.username, vendor.password.get_secret_value(), warehouse_url))

@@ -4,8 +4,11 @@ Starts the OpenTrack simulator on a free loopback port, points the two connectio
 and at the embedded warehouse (`data/warehouse.db`, the same one `make demo` fills), and
 runs `airflow standalone` (api-server + scheduler + dag-processor + triggerer, LocalExecutor
 on a SQLite metadata DB in the project-local AIRFLOW_HOME). When the api-server answers it
-prints the URL and the login (standalone's generated admin password file), then waits;
-Ctrl-C stops Airflow (its whole process group) and the simulator.
+prints the URL and the login (standalone's generated admin password file), then waits.
+Ctrl-C or SIGTERM stops Airflow, every process it started (standalone's components detach
+into their own groups; dealer_feed.processes finds them by the owner token in their
+environment) and the simulator; a reaper process does the same if this one is killed
+(dealer_feed.processes.guarded).
 
 Port: `--port`, else DEALER_FEED_AIRFLOW_PORT, else 8080 when free, else any free port.
 Everything set here is only a default: variables already in the environment win
@@ -26,11 +29,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from dealer_feed import processes
 from dealer_feed.config import PROJECT_ROOT
 
 PORT_ENV = "DEALER_FEED_AIRFLOW_PORT"
 DEFAULT_PORT = 8080
 READY_TIMEOUT_S = 180
+STOP_GRACE_S = 30.0
 PASSWORD_FILE = "simple_auth_manager_passwords.json.generated"
 
 
@@ -78,7 +83,8 @@ def login_info(home: Path, users: str) -> tuple[str, str | None, Path]:
 
 def airflow_env(host: str, port: int, sim_url: str, username: str, password: str, warehouse_url: str) -> dict[str, str]:
     """The environment `airflow standalone` and its components run with."""
-    from dealer_feed.demo import airflow_defaults, connection_env
+    from dealer_feed.config import airflow_defaults
+    from dealer_feed.demo import connection_env
 
     airflow_defaults()  # AIRFLOW_HOME=.airflow, DAGS_FOLDER=dags, no examples (unless set)
     env = dict(os.environ)
@@ -122,38 +128,12 @@ def _wait_ready(url: str, process: subprocess.Popen, timeout: float) -> bool:
     return False
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _stop(process: subprocess.Popen) -> None:
-    """Stop standalone and every component it started (one process group): SIGINT (its own
-    clean shutdown), then SIGTERM, then SIGKILL whatever is left; every wait is bounded."""
-    pgid = process.pid
-    for sig, grace in ((signal.SIGINT, 30.0), (signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        if not _group_alive(pgid):
-            break
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _group_alive(pgid):
-            if process.poll() is None:
-                try:
-                    process.wait(timeout=0.5)
-                except subprocess.TimeoutExpired:
-                    pass
-            else:
-                time.sleep(0.5)
-    if process.poll() is None:
-        process.wait(timeout=5)
+    """Stop standalone and everything it started (its process group, descendants and any
+    process carrying its owner token, wherever it detached to): SIGINT, standalone's own
+    clean shutdown, then SIGKILL whatever is left after 30 s (or at a second Ctrl-C)."""
+    print("Stopping Airflow standalone and its components...", flush=True)
+    processes.stop(process, grace=STOP_GRACE_S, first_signal=signal.SIGINT)
 
 
 def run_local_airflow(port: int | None = None, host: str = "127.0.0.1", world: Path | None = None,
@@ -166,7 +146,9 @@ def run_local_airflow(port: int | None = None, host: str = "127.0.0.1", world: P
     warehouse_file = data_dir() / "warehouse.db"
     warehouse_file.parent.mkdir(parents=True, exist_ok=True)
 
-    with start_background(world or DEMO_WORLD, host="127.0.0.1") as sim:
+    # guarded: SIGTERM acts as Ctrl-C, and whatever is left at the end (or after we are
+    # killed outright: the reaper) is stopped
+    with processes.guarded("dealer-feed-airflow"), start_background(world or DEMO_WORLD, host="127.0.0.1") as sim:
         vendor = sim.world.vendors[0]
         env = airflow_env(host, port, sim.url, vendor.username, vendor.password.get_secret_value(),
                           f"sqlite:///{warehouse_file}")
@@ -174,8 +156,7 @@ def run_local_airflow(port: int | None = None, host: str = "127.0.0.1", world: P
         print(f"OpenTrack simulator listening on {sim.url}", flush=True)
         print(f"Starting Airflow standalone (AIRFLOW_HOME={home}, DAGs {env['AIRFLOW__CORE__DAGS_FOLDER']}) "
               f"on port {port}...", flush=True)
-        process = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "standalone"], env=env,
-                                   start_new_session=True, stdin=subprocess.DEVNULL)
+        process = processes.spawn([Path(sys.executable).parent / "airflow", "standalone"], env=env)
         try:
             url = f"http://{host}:{port}"
             if not _wait_ready(f"{url}/api/v2/version", process, ready_timeout):

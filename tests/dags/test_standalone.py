@@ -2,13 +2,14 @@
 api-server, dag-processor, triggerer, LocalExecutor) with the simulator; the test drives
 it from the CLI as a data engineer would: trigger the demo DAG, wait for success, clear
 its tasks, wait again, and checks that the warehouse did not change and that the
-analysts' consumer DAG ran on the group's Asset.
+analysts' consumer DAG ran on the group's Asset. Then Ctrl-C (SIGINT), and SIGTERM in a
+second test, must stop every process carrying the test's AIRFLOW_HOME (issue 16).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
+import signal
 import sys
 from datetime import datetime, timezone
 
@@ -16,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_services import Metadata, Services
+from dealer_feed import processes
 from support import ROOT, free_port, table_hashes
 
 pytestmark = pytest.mark.slow
@@ -78,4 +80,41 @@ def test_standalone_trigger_clear_rerun_keeps_the_warehouse(tmp_path):
         assert consumer
         assert (data / "analyst" / "demo_service_requests.json").exists()
         meta.dispose()
-    assert subprocess.run(["pgrep", "-f", f"AIRFLOW_HOME={home}"], capture_output=True).returncode != 0
+
+        # Ctrl-C, as at the terminal: `dealer-feed airflow` stops standalone's whole tree itself
+        # (before the harness's own clean-up below could hide a leak)
+        assert_stops_everything(services.components[0].process, signal.SIGINT, home)
+
+
+def airflow_processes(home, root: int | None = None) -> list:
+    """Every live process whose AIRFLOW_HOME is `home` (/proc/PID/environ), with the sessions
+    they lead (workers that set their process title hide their environment), and `root`'s
+    descendants."""
+    return processes.find(env_dirs={"AIRFLOW_HOME": [home]}, roots=[root] if root else [])
+
+
+def assert_stops_everything(process, sig: signal.Signals, home) -> None:
+    running = airflow_processes(home, root=process.pid)
+    names = " ".join(processes.describe(p) for p in running)
+    assert all(part in names for part in ("standalone", "scheduler", "dag-processor", "triggerer")), names
+    process.send_signal(sig)
+    assert process.wait(timeout=90) == 0
+    left = [p for p in running if processes.is_alive(p)] + airflow_processes(home)
+    assert [processes.describe(p) for p in left] == []
+
+
+def test_dealer_feed_airflow_stops_its_whole_tree_on_sigterm(tmp_path):
+    """`kill PID` of `dealer-feed airflow` (a stopped service, a cancelled job) stops
+    standalone and every component; Python's default SIGTERM would leave them all running."""
+    home, port = tmp_path / "airflow", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")} | {
+        "AIRFLOW_HOME": str(home),
+        "DEALER_FEED_DATA_DIR": str(tmp_path / "data"),
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tests")]),
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    with Services(env=env, log_dir=tmp_path / "logs") as services:
+        airflow = services.start("dealer-feed-airflow",
+                                 [sys.executable, "-m", "dealer_feed", "airflow", "--port", str(port)])
+        services.wait_http(f"http://127.0.0.1:{port}/api/v2/version", timeout=240, what="the api-server")
+        assert_stops_everything(airflow.process, signal.SIGTERM, home)

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from support import ROOT
+from dealer_feed import processes
 from dealer_feed.simulator import start_background
 from dealer_feed.simulator.world import load_world
 
@@ -118,7 +119,7 @@ def test_migrate_twice_by_url(tmp_path):
 
 
 def test_simulator_subcommand_prints_its_url_and_serves(tmp_path):
-    proc = subprocess.Popen(
+    proc = processes.spawn(
         [sys.executable, "-m", "dealer_feed", "simulator", "--port", "0", "--world", str(WORLD)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")},
@@ -130,8 +131,7 @@ def test_simulator_subcommand_prints_its_url_and_serves(tmp_path):
 
         assert requests.get(url + "VehicleAPI.asmx?WSDL", timeout=10).status_code == 200
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        processes.stop(proc, grace=10)
 
 
 def test_demo_twice_says_already_applied_and_keeps_its_hash(tmp_path, airflow_db):

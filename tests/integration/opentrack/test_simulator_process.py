@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ot_support import RUN
 
+from dealer_feed import processes
 from dealer_feed.config import load_group
 from dealer_feed.opentrack.client import OpenTrackClient
 
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_module_entry_point_prints_url_and_serves_demo_world():
     env = os.environ | {"PYTHONPATH": str(ROOT / "plugins")}
-    process = subprocess.Popen(
+    process = processes.spawn(
         [sys.executable, "-m", "dealer_feed.simulator", "--host", "127.0.0.1", "--port", "0",
          "--world", str(ROOT / "include" / "simulator" / "demo_world.yaml")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -31,4 +32,7 @@ def test_module_entry_point_prints_url_and_serves_demo_world():
             assert client.vehicle_inventory(demo.dealers[0], RUN).num_rows > 30
     finally:
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        try:
+            assert process.wait(timeout=10) == 0
+        finally:
+            processes.stop(process, grace=5)
