@@ -48,12 +48,12 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+RUN_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
 def run_key(logical_time: datetime) -> str:
     """Path- and id-safe spelling of a run's logical time, e.g. 20261124T060000Z."""
     return as_utc(logical_time).strftime(RUN_KEY_FORMAT)
-
-
-RUN_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
 
 
 def parse_run_key(key: str) -> datetime:
@@ -64,8 +64,8 @@ def parse_run_key(key: str) -> datetime:
 def landed_run_times(root: Path, group: str) -> list[datetime]:
     """Every feed time the group has landing files for (any dataset / dealer run directory, or a
     group run directory), oldest first: the runs a replay re-applies."""
-    keys = {d.name.removeprefix("run=") for d in (root / group).glob("*/*/run=*") if d.is_dir()}
-    keys |= {d.name.removeprefix("run=") for d in (root / group / "runs").glob("run=*") if d.is_dir()}
+    keys = {d.name.removeprefix("run=") for d in (root / group).glob("*/*/run=????????T??????Z") if d.is_dir()}
+    keys |= {d.name.removeprefix("run=") for d in (root / group / "runs").glob("run=????????T??????Z") if d.is_dir()}
     return sorted(parse_run_key(k) for k in keys)
 
 
