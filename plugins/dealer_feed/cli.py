@@ -55,7 +55,10 @@ def _version() -> str:
 
 def _logs_to_stderr() -> None:
     """Point the log handlers Airflow installed on the root logger at stderr: stdout carries
-    only a command's result (the check table), so it can be piped or diffed."""
+    only a command's result (the check table, a run's step lines), so it can be piped or diffed.
+    Importing the SDK first makes Airflow install its handlers now, not later under a step."""
+    import airflow.sdk  # noqa: F401
+
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)

@@ -174,7 +174,7 @@ def replay_group(
     last = _step("replay", lambda: reads.last_applied_run(engine, cfg.group))
     if start is not None and last is not None and last.logical_time >= start:
         raise ReplayRefusedError(
-            "replay",
+            "refused",
             f"the warehouse already holds run {last.run_id} of group {cfg.group}, at or after {start.isoformat()}; "
             "replay never undoes applied runs. Fix: replay into a new, empty warehouse with --url "
             "(every landed run), then point the group's warehouse connection at it",

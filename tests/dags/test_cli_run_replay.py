@@ -94,6 +94,9 @@ def test_run_prints_each_step_and_equals_the_dag(runs):
         assert "extract_validate ZE_ZE7 vehicles: ok" in result.stdout
         assert "transform: 3 dealer(s) extracted" in result.stdout
         assert "load: run demo:" in result.stdout and " applied" in result.stdout
+        steps = ("run ", "migrate: ", "extract_validate ", "transform: ", "load: ")
+        assert all(line.startswith(steps) for line in result.stdout.splitlines()), "stdout: step lines only"
+        assert "[dealer_feed.pipeline]" in result.stderr, "logs go to stderr"
     assert "demo:20261123T060000Z" in runs["run1"].stdout
     assert runs["after_two"] == business_hashes(runs["dag"])
 
