@@ -13,9 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from dealer_feed.config import ConfigError, airflow_defaults, find_group
+from dealer_feed.config import ConfigError, GroupConfig, airflow_defaults, find_group
 from dealer_feed.simulator.world import DEMO_WORLD
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
@@ -23,10 +27,13 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     from dealer_feed.opentrack.errors import OpenTrackError
+    from dealer_feed.landing import LandingFileError
     from dealer_feed.pipeline import DealerStepError
+    from dealer_feed.runner import RunStepError
     from dealer_feed.warehouse.errors import WarehouseError
 
-    return ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError, AirflowNotFoundException
+    return (ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError, AirflowNotFoundException,
+            LandingFileError, RunStepError)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -48,7 +55,10 @@ def _version() -> str:
 
 def _logs_to_stderr() -> None:
     """Point the log handlers Airflow installed on the root logger at stderr: stdout carries
-    only a command's result (the check table), so it can be piped or diffed."""
+    only a command's result (the check table, a run's step lines), so it can be piped or diffed.
+    Importing the SDK first makes Airflow install its handlers now, not later under a step."""
+    import airflow.sdk  # noqa: F401
+
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
             handler.setStream(sys.stderr)
@@ -88,6 +98,38 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _engine(args: argparse.Namespace, group: GroupConfig) -> Engine:
+    """--url when given, else the group's warehouse connection (as the DAG's tasks use)."""
+    from dealer_feed import pipeline
+    from dealer_feed.warehouse import make_engine
+
+    return make_engine(args.url) if args.url else pipeline.warehouse_engine(group)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dealer_feed.runner import run_group
+
+    _logs_to_stderr()
+    group = find_group(args.group)
+    outcome = run_group(group, args.at, _engine(args, group), dealers=args.dealers or (),
+                        force_guards=args.force_guards)
+    if outcome.failed_dealers:
+        print(f"dealer-feed run: {len(outcome.failed_dealers)} dealer(s) failed: "
+              f"{', '.join(outcome.failed_dealers)}; the others loaded ({outcome.load['status']}). "
+              f"{' | '.join(outcome.failures)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from dealer_feed.runner import replay_group
+
+    _logs_to_stderr()
+    group = find_group(args.group)
+    replay_group(group, _engine(args, group), start=args.start, force_guards=args.force_guards)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from dealer_feed.demo import run_demo
 
@@ -105,8 +147,13 @@ def _parse_date(text: str) -> date:
 
 
 def _parse_time(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    """A feed time as typed (ISO 8601): aware UTC from here on; a naive value means UTC."""
+    from dealer_feed.landing import as_utc
+
+    try:
+        return as_utc(datetime.fromisoformat(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-23T06:00)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +177,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", help="SQLAlchemy URL (default: the Airflow connection)")
     p.add_argument("--conn-id", default="dealer_feed_warehouse", help="Airflow connection id of the warehouse")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("run", help="run a group's steps for one feed time without Airflow "
+                       "(migrate, extract_validate, transform, load)")
+    p.add_argument("group", help="dealer group name (include/dealer_groups/GROUP.yaml)")
+    p.add_argument("--at", type=_parse_time, required=True,
+                   help="the run's feed time (data interval end), ISO 8601; naive means UTC")
+    p.add_argument("--dealers", nargs="+", metavar="ID", help="limit the run to these dealer ids (default: all)")
+    p.add_argument("--force-guards", action="store_true",
+                   help="load past the empty-feed and mass-close guards (only after checking the data)")
+    p.add_argument("--url", help="warehouse SQLAlchemy URL (default: the group's warehouse connection)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="re-apply the group's landed runs from their landing files, in feed-time order")
+    p.add_argument("group", help="dealer group name (include/dealer_groups/GROUP.yaml)")
+    p.add_argument("--from", dest="start", type=_parse_time, metavar="T",
+                   help="first feed time to re-apply, ISO 8601 (default: every landed run after the warehouse's "
+                        "last applied one); refused when the warehouse has runs at or after T")
+    p.add_argument("--url", help="target warehouse SQLAlchemy URL, e.g. a new empty one (default: the group's "
+                   "warehouse connection)")
+    p.add_argument("--force-guards", action="store_true",
+                   help="apply past the mass-close guard (for runs that were loaded with force_guards)")
+    p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("demo", help="run the demo group's DAG end to end against the simulator")
     p.add_argument("--world", type=Path, default=DEMO_WORLD, help="simulator world YAML (default: the demo world)")

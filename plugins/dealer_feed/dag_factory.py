@@ -57,9 +57,7 @@ def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunConte
 
 
 def _warehouse_engine(cfg: GroupConfig):
-    from dealer_feed.warehouse import engine_from_connection
-
-    engine = engine_from_connection(cfg.connections.warehouse)
+    engine = pipeline.warehouse_engine(cfg)
     # Airflow masks a connection's password field, but a password inside an extra
     # `sqlalchemy_url` is not a field: mask it before anything can log the URL.
     if engine.url.password:
@@ -141,31 +139,18 @@ def build_dag(group_name: str):
         def migrate() -> list[str]:
             """Applies pending migrations (owner role); with none pending it only reads the version,
             so the loader role runs it too. A role that may not migrate fails at once (fix line)."""
-            from dealer_feed.warehouse.migrations import apply
-
             try:
-                return apply(_warehouse_engine(cfg))
+                return pipeline.migrate(_warehouse_engine(cfg))
             except Exception as exc:
                 _fail_permanent(exc)
 
         @task(map_index_template="{{ dealer_batch }}")
         def extract_validate(dealer_ids: list[str]) -> list[dict[str, Any]]:
-            from dealer_feed.opentrack.hook import OpenTrackHook
-            from dealer_feed.warehouse import reads
-
             context = get_current_context()
             context["dealer_batch"] = ", ".join(dealer_ids)
-            wanted = context["params"].get("dealers") or dealer_ids
-            dealer_ids = [d for d in dealer_ids if d in wanted]
-            if not dealer_ids:
-                log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
-                return []
-            ctx = _run_context(cfg, context)
-            engine = _warehouse_engine(cfg)
-            previous = reads.previous_good_rows(engine, cfg.group, dealer_ids, before=ctx.T)
-            client = OpenTrackHook(cfg.connections.opentrack).client()
             try:
-                return pipeline.extract_and_validate(ctx, dealer_ids, client, previous)
+                return pipeline.extract_validate_batch(
+                    _run_context(cfg, context), dealer_ids, context["params"].get("dealers"), _warehouse_engine(cfg))
             except pipeline.DealerStepError as exc:
                 _fail_permanent(exc)
 

@@ -48,9 +48,25 @@ def as_utc(moment: datetime) -> datetime:
     return moment.astimezone(timezone.utc)
 
 
+RUN_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
 def run_key(logical_time: datetime) -> str:
     """Path- and id-safe spelling of a run's logical time, e.g. 20261124T060000Z."""
-    return as_utc(logical_time).strftime("%Y%m%dT%H%M%SZ")
+    return as_utc(logical_time).strftime(RUN_KEY_FORMAT)
+
+
+def parse_run_key(key: str) -> datetime:
+    """The feed time a run directory's key spells (inverse of run_key): aware UTC."""
+    return datetime.strptime(key, RUN_KEY_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def landed_run_times(root: Path, group: str) -> list[datetime]:
+    """Every feed time the group has landing files for (any dataset / dealer run directory, or a
+    group run directory), oldest first: the runs a replay re-applies."""
+    keys = {d.name.removeprefix("run=") for d in (root / group).glob("*/*/run=????????T??????Z") if d.is_dir()}
+    keys |= {d.name.removeprefix("run=") for d in (root / group / "runs").glob("run=????????T??????Z") if d.is_dir()}
+    return sorted(parse_run_key(k) for k in keys)
 
 
 def run_id(group: str, logical_time: datetime) -> str:

@@ -85,6 +85,55 @@ class RunContext:
         return group_run_dir(self.landing, self.group.group, self.T)
 
 
+# --------------------------------------------------------------------------- task entry points
+# What a DAG task and `dealer-feed run` both call: each builds a step's inputs from the group's
+# config and connections, then runs the step. Airflow-only concerns (the task context, secret
+# masking, AirflowFailException) stay in dag_factory.
+
+
+def warehouse_engine(cfg: GroupConfig) -> Engine:
+    """The warehouse engine of the group's warehouse connection (`connections.warehouse`)."""
+    from dealer_feed.warehouse import engine_from_connection
+
+    return engine_from_connection(cfg.connections.warehouse)
+
+
+def opentrack_client(cfg: GroupConfig) -> OpenTrackClient:
+    """The OpenTrack client of the group's OpenTrack connection (`connections.opentrack`)."""
+    from dealer_feed.opentrack.hook import OpenTrackHook
+
+    return OpenTrackHook(cfg.connections.opentrack).client()
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply pending migrations; with none pending only reads the version (the loader role may run it)."""
+    from dealer_feed.warehouse.migrations import apply
+
+    return apply(engine)
+
+
+def dealers_in_run(batch: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
+    """The dealers of `batch` this run extracts: all, or those in the run's `dealers` parameter."""
+    return [d for d in batch if d in wanted] if wanted else list(batch)
+
+
+def extract_validate_batch(
+    ctx: RunContext, batch: Sequence[str], wanted: Sequence[str] | None, engine: Engine,
+    client: OpenTrackClient | None = None,
+) -> list[dict[str, Any]]:
+    """The `extract_validate` step of one dealer batch: the dealers the run wants, their previous
+    good-row counts (empty-feed guard), the group's OpenTrack client (unless given), then
+    extract_and_validate. Returns [] when no dealer of the batch is wanted."""
+    from dealer_feed.warehouse import reads
+
+    dealer_ids = dealers_in_run(batch, wanted)
+    if not dealer_ids:
+        log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
+        return []
+    previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
+    return extract_and_validate(ctx, dealer_ids, client or opentrack_client(ctx.group), previous)
+
+
 # --------------------------------------------------------------------------- extract
 
 
@@ -522,3 +571,16 @@ def _load_late_dealers(ctx: RunContext, engine: Engine, airflow_run_id: str | No
     result = apply_run(engine, _run_to_load(ctx, frames, summary, airflow_run_id, late_dealers=fixed))
     log.info("load %s: late dealer(s) %s added to the applied run: %s", ctx.run_id, ", ".join(fixed), result)
     return {"run_id": ctx.run_id, "status": result.status, "rows": result.rows, "late_dealers": fixed}
+
+
+def reapply(ctx: RunContext, engine: Engine) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Replay's step for one run (`dealer-feed replay`): the rules on the run's validated landing
+    files against the warehouse as it is now, applied in one transaction. The change files are
+    not rewritten (a replay into another warehouse leaves the landing area as it was).
+    Returns the summary and the load's result."""
+    from dealer_feed.warehouse.load import apply_run
+
+    frames, summary = compute_run_changes(ctx, engine)
+    result = apply_run(engine, _run_to_load(ctx, frames, summary, airflow_run_id=None))
+    log.info("replay %s: %s", ctx.run_id, result)
+    return summary, {"run_id": ctx.run_id, "status": result.status, "rows": result.rows}

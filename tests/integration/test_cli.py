@@ -26,7 +26,7 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
     )
 
 
-@pytest.mark.parametrize("sub", ["simulator", "check", "migrate", "demo", "airflow"])
+@pytest.mark.parametrize("sub", ["simulator", "check", "migrate", "run", "replay", "demo", "airflow"])
 def test_every_subcommand_has_help(sub):
     result = run_cli(sub, "--help")
     assert result.returncode == 0

@@ -366,9 +366,9 @@ def _check_order(conn: Connection, run: RunToLoad) -> bool:
             f"group {run.group}: run {run.run_id} (logical time {run.T.isoformat()}) is older than the last applied "
             f"run {last.run_id} ({last.logical_time.isoformat()}); runs of a group apply in logical-time order, so "
             "it was not loaded. To backfill, pick logical times after "
-            f"{last.logical_time.isoformat()} (e.g. `airflow dags backfill --from-date` after that time); to redo "
-            "history before it, restore the warehouse to a point before "
-            f"{run.T.isoformat()} (or start from an empty one) and backfill in order."
+            f"{last.logical_time.isoformat()} (e.g. `airflow dags backfill --from-date` after that time); to apply it, "
+            f"rebuild the warehouse from the landing area in feed-time order: `dealer-feed replay {run.group} "
+            "--url NEW_EMPTY_WAREHOUSE_URL`, then point the warehouse connection at it (docs/RUNBOOK.md)."
         )
     return False
 

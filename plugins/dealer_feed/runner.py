@@ -1,0 +1,214 @@
+"""A group's run without Airflow (`dealer-feed run`) and its replay from the landing area
+(`dealer-feed replay`).
+
+Both drive the same pipeline functions the DAG's tasks call (pipeline.migrate,
+extract_validate_batch, transform, load, compute_run_changes), so what they leave in the
+warehouse is what the DAG leaves for the same feed times. They report each step through
+`say` (one line per step, for people) and raise RunStepError (one line, no traceback)
+when a step fails; errors that are not ours (bugs) keep their traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dealer_feed import pipeline
+from dealer_feed.config import GroupConfig
+from dealer_feed.landing import landed_run_times, landing_root, run_id
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from dealer_feed.opentrack.client import OpenTrackClient
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+class RunStepError(RuntimeError):
+    """A step of `dealer-feed run` / `replay` failed; the message is the one line to show."""
+
+    transient = False
+
+    def __init__(self, step: str, message: str, fix: str = "") -> None:
+        super().__init__(f"{step}: {message}")
+        self.step = step
+        self.fix = fix
+
+
+class ReplayRefusedError(RunStepError):
+    """The target warehouse already holds runs of the group at or after the replay's start:
+    replay never undoes applied runs."""
+
+
+def _ours(exc: BaseException) -> bool:
+    """Our typed errors carry `transient` (and a fix line): one line for them, a traceback for bugs."""
+    return hasattr(exc, "transient")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _counts_text(summary: dict[str, Any]) -> str:
+    totals = summary.get("counts", {}).get("totals", {})
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(totals.items()) if v)
+    return f"{summary.get('vehicles_seen', 0)} vehicles, {summary.get('quarantined', 0)} quarantined" + (
+        f"; {shown}" if shown else "")
+
+
+def _load_text(result: dict[str, Any]) -> str:
+    status = result.get("status")
+    if status == "already_applied":
+        return f"run {result['run_id']} already applied; nothing changed"
+    rows = ", ".join(f"{t} {n}" for t, n in sorted(result.get("rows", {}).items()) if n)
+    return f"run {result['run_id']} {str(status).replace('_', ' ')}" + (f" ({rows})" if rows else "")
+
+
+@dataclass
+class RunOutcome:
+    """What `run_group` did: the load's result and the dealers whose extract/validate failed."""
+
+    load: dict[str, Any]
+    failed_dealers: list[str]
+    failures: list[str]
+
+
+def run_group(
+    cfg: GroupConfig, at: datetime, engine: Engine, *, dealers: Sequence[str] = (), force_guards: bool = False,
+    landing: Path | None = None, client: OpenTrackClient | None = None, say: Say = print,
+) -> RunOutcome:
+    """migrate → extract_validate of every dealer batch → transform → load, as the DAG runs them.
+
+    Like the DAG, a failed dealer batch does not stop the others nor the load of the dealers
+    that were extracted (the caller turns `failed_dealers` into a non-zero exit, as the DAG's
+    watcher turns the run red); a failed migrate, transform or load stops the run.
+    """
+    ctx = pipeline.RunContext(group=cfg, logical_time=at, landing=landing or landing_root(),
+                              force_guards=force_guards)
+    unknown = sorted(set(dealers) - set(cfg.dealer_ids))
+    if unknown:
+        raise RunStepError("run", f"dealer(s) {', '.join(unknown)} not in group {cfg.group} "
+                                  f"(its dealers: {', '.join(cfg.dealer_ids)})")
+    say(f"run {ctx.run_id} (feed time {ctx.T.isoformat()})")
+    applied = _step("migrate", lambda: pipeline.migrate(engine))
+    say(f"migrate: {len(applied)} migration(s) applied: {', '.join(applied)}" if applied
+        else "migrate: up to date")
+
+    failures: list[str] = []
+    failed: list[str] = []
+    for batch in cfg.dealer_batches():
+        wanted = pipeline.dealers_in_run(batch, list(dealers) or None)
+        if not wanted:
+            continue
+        try:
+            statuses = pipeline.extract_validate_batch(ctx, batch, list(dealers) or None, engine, client)
+        except pipeline.DealerStepError as exc:
+            failed += exc.dealers
+            failures.append(_first_line(exc))
+            statuses = [s for d in wanted for s in _statuses_of(ctx, d)]
+        for s in statuses:
+            extra = f" ({s['error'].splitlines()[0]})" if s["status"] != "ok" and s.get("error") else ""
+            say(f"extract_validate {s['dealer_id']} {s['dataset']}: {s['status']}, {s.get('rows', 0)} rows, "
+                f"{s.get('good', 0)} good, {s.get('quarantined', 0)} quarantined{extra}")
+
+    summary = _step("transform", lambda: pipeline.transform(ctx, engine))
+    say(f"transform: {summary['dealers_extracted']} dealer(s) extracted, {_counts_text(summary)}")
+    result = _step("load", lambda: pipeline.load(ctx, engine))
+    say(f"load: {_load_text(result)}")
+    return RunOutcome(load=result, failed_dealers=list(dict.fromkeys(failed)), failures=failures)
+
+
+def _statuses_of(ctx: pipeline.RunContext, dealer_id: str) -> list[dict[str, Any]]:
+    return [s for dataset in ctx.group.dealer(dealer_id).datasets for s in pipeline.dealer_statuses(ctx, dataset)
+            if s["dealer_id"] == dealer_id]
+
+
+def _step(step: str, call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:
+        if _ours(exc):
+            raise RunStepError(step, _first_line(exc), getattr(exc, "fix", "")) from exc
+        raise
+
+
+# --------------------------------------------------------------------------- replay
+
+
+class _NoFetch:
+    """Stands in for the OpenTrack client in a replay: a run's feed is its raw file, never a new fetch."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RunStepError("replay", f"a raw file is missing, and replay never fetches from OpenTrack ({name})")
+
+
+def replay_group(
+    cfg: GroupConfig, engine: Engine, *, start: datetime | None = None, force_guards: bool = False,
+    landing: Path | None = None, say: Say = print,
+) -> list[dict[str, Any]]:
+    """Re-apply the group's landed runs in feed-time order, one transaction per run.
+
+    Which runs: those from `start` on (default: those after the target warehouse's last applied
+    run of the group; an empty warehouse gets every landed run). Refused (ReplayRefusedError,
+    nothing written) when the warehouse already holds a run at or after `start`: undoing an
+    applied run's service-request changes is not replay's job; replay into a new warehouse.
+
+    Per run: dealers whose status.json is missing but whose raw.parquet exists are validated
+    again from it (never fetched); then the rules run against the warehouse as it is (pipeline.
+    compute_run_changes) and the result is applied in one transaction (warehouse.load.apply_run).
+    Change files are not rewritten: the landing area is read, not changed. A run with no
+    extracted dealer (the DAG's transform failed it) is skipped, as it never applied.
+    """
+    from dealer_feed.warehouse import reads
+
+    root = landing or landing_root()
+    _step("migrate", lambda: pipeline.migrate(engine))
+    last = _step("replay", lambda: reads.last_applied_run(engine, cfg.group))
+    if start is not None and last is not None and last.logical_time >= start:
+        raise ReplayRefusedError(
+            "refused",
+            f"the warehouse already holds run {last.run_id} of group {cfg.group}, at or after {start.isoformat()}; "
+            "replay never undoes applied runs. Fix: replay into a new, empty warehouse with --url "
+            "(every landed run), then point the group's warehouse connection at it",
+        )
+    times = [t for t in landed_run_times(root, cfg.group)
+             if (start is None or t >= start) and (last is None or t > last.logical_time)]
+    if not times:
+        say(f"replay {cfg.group}: no landed run to apply"
+            + (f" after the warehouse's last run {last.run_id}" if last else ""))
+        return []
+    say(f"replay {cfg.group}: {len(times)} run(s) from {times[0].isoformat()} to {times[-1].isoformat()}")
+    results = []
+    for t in times:
+        ctx = pipeline.RunContext(group=cfg, logical_time=t, landing=root, force_guards=force_guards)
+        _revalidate_missing(ctx, engine)
+        if not any(s["status"] == "ok" for s in pipeline.dealer_statuses(ctx)):
+            say(f"replay {run_id(cfg.group, t)}: skipped, no dealer's vehicles were extracted (it never applied)")
+            continue
+        summary, outcome = _step(f"replay {ctx.run_id}", lambda: pipeline.reapply(ctx, engine))
+        say(f"replay {ctx.run_id}: {_counts_text(summary)}; {_load_text(outcome)}")
+        results.append(outcome)
+    return results
+
+
+def _revalidate_missing(ctx: pipeline.RunContext, engine: Engine) -> None:
+    """Validate again, from raw.parquet, the dealers of the run whose status.json is missing."""
+    missing = sorted({
+        dealer_id for dealer_id in ctx.group.dealer_ids for dataset in ctx.group.dealer(dealer_id).datasets
+        if (ctx.dealer_dir(dataset, dealer_id) / "raw.parquet").exists()
+        and not (ctx.dealer_dir(dataset, dealer_id) / "status.json").exists()
+    })
+    if missing:
+        log.info("run %s: validating %s again from their raw files", ctx.run_id, ", ".join(missing))
+        try:
+            pipeline.extract_validate_batch(ctx, missing, None, engine, client=_NoFetch())  # type: ignore[arg-type]
+        except pipeline.DealerStepError as exc:
+            log.warning("run %s: %s", ctx.run_id, exc)
