@@ -54,6 +54,8 @@ class Alert:
     error: str = ""
     fix: str = ""
     log_url: str | None = None
+    kind: str = "FAILED"
+    """FAILED (a task failed) or NOTICE (the run goes on, but on-call should look)."""
 
     @property
     def text(self) -> str:
@@ -63,7 +65,7 @@ class Alert:
         tries = f" try={self.try_number}/{self.tries_allowed}" if self.try_number else ""
         dealers = f" dealer={','.join(self.dealers)}" if self.dealers else ""
         lines = [
-            f"[dealer-feed] FAILED group={self.group} run={self.run_id} task={task}{tries}{dealers}: "
+            f"[dealer-feed] {self.kind} group={self.group} run={self.run_id} task={task}{tries}{dealers}: "
             f"{self.error_type}: {_first_line(self.error)}",
             f"Fix: {self.fix}" if self.fix else "Fix: see the task log; docs/RUNBOOK.md lists every error.",
         ]
@@ -169,6 +171,30 @@ def build_alert(context: dict[str, Any]) -> Alert:
         fix=fix_line(exc),
         log_url=getattr(ti, "log_url", None),
     )
+
+
+def empty_first_feed_notice(context: dict[str, Any], summary: dict[str, Any], note: str) -> Alert | None:
+    """A NOTICE when the transform's summary lists dealers whose first vehicle feed was empty:
+    the run succeeds (a new dealer may have no stock yet), but a wrong company number or a
+    service answering nothing looks the same, so it must not pass quietly (issue: never 0 rows
+    silently). `note` is the pipeline's own wording (its Fix: line is reused). Logged and POSTed
+    like a failure alert; None when there is nothing to say."""
+    dealers = list(summary.get("empty_first_feeds") or [])
+    if not dealers:
+        return None
+    alert = build_alert(context)
+    alert.kind, alert.dealers, alert.error_type = "NOTICE", dealers, "EmptyFirstFeed"
+    alert.error = (f"OpenTrack returned 0 vehicles for {len(dealers)} dealer(s) with no earlier run: "
+                   f"{', '.join(dealers)}")
+    alert.fix = fix_line(note)
+    return alert
+
+
+def post_notice(alert: Alert | None) -> None:
+    """Log a notice at WARNING and POST it when a webhook is configured (no-op for None)."""
+    if alert is not None:
+        log.warning("%s", alert.text)
+        post_webhook(alert)
 
 
 def watcher_message(group: str, run_id: str, failed_dealers: list[str], load_result: dict[str, Any] | None) -> str:

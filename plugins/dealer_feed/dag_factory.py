@@ -156,11 +156,13 @@ def build_dag(group_name: str):
 
         @task(trigger_rule="all_done")
         def transform() -> dict[str, Any]:
-            ctx = _run_context(cfg, get_current_context())
+            context = get_current_context()
             try:
-                return pipeline.transform(ctx, _warehouse_engine(cfg))
+                summary = pipeline.transform(_run_context(cfg, context), _warehouse_engine(cfg))
             except Exception as exc:
                 _fail_permanent(exc)
+            alerts.post_notice(alerts.empty_first_feed_notice(context, summary, pipeline.EMPTY_FIRST_FEED))
+            return summary
 
         # depends_on_past: runs of a group apply in logical-time order, so a failed load
         # holds back the next runs' loads until it is fixed and cleared (or marked

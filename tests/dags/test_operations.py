@@ -308,8 +308,9 @@ def snapshot(url: str, business_only: bool = False) -> dict[str, list[tuple]]:
 
 
 @pytest.fixture
-def demo_run(tmp_path, monkeypatch, airflow_db):
-    """The demo DAG against a fresh simulator and warehouse, driven with dag.test()."""
+def demo_run(request, tmp_path, monkeypatch, airflow_db):
+    """The demo DAG against a fresh simulator and warehouse, driven with dag.test(); a test may
+    edit the demo world's text (indirect parameter: a function str -> str)."""
 
     from dealer_feed.demo import connection_env, group_dag
     from dealer_feed.simulator.server import start_background
@@ -317,7 +318,8 @@ def demo_run(tmp_path, monkeypatch, airflow_db):
     world = tmp_path / "world.yaml"
     from dealer_feed.simulator.world import DEMO_WORLD
 
-    world.write_text(DEMO_WORLD.read_text().replace("password: demo-secret", f"password: {OT_PASSWORD}"))
+    edit = getattr(request, "param", None) or (lambda text: text)
+    world.write_text(edit(DEMO_WORLD.read_text().replace("password: demo-secret", f"password: {OT_PASSWORD}")))
     warehouse = f"sqlite:///{tmp_path / 'warehouse.db'}"
     monkeypatch.setenv("DEALER_FEED_DATA_DIR", str(tmp_path / "data"))
     _forget_runs(DAG_ID)
@@ -497,3 +499,26 @@ def test_passwords_are_masked_in_task_logs(demo_run, monkeypatch, capfd):
         assert wh_password not in logs
     finally:
         server.drop_database(db)
+
+
+def _ze8_has_no_vehicles_yet(world: str) -> str:
+    """ZE_ZE8's lot is empty until a date after the test's runs (scripted inventory)."""
+    return world.replace("    make_codes: [SU]\n", "    make_codes: [SU]\n    inventory: {scripted: {2027-01-01: []}}\n", 1)
+
+
+@pytest.mark.parametrize("demo_run", [_ze8_has_no_vehicles_yet], indirect=True)
+def test_empty_first_feed_is_a_notice_alert_not_silence(demo_run, webhook, caplog):
+    """Issue 15: a dealer's first vehicle feed of 0 rows passes the guards (no earlier run to
+    compare with), so the run succeeds -- but on-call gets a NOTICE naming the dealer, logged
+    and POSTed like a failure alert, and the summary lists it."""
+    import json
+
+    with caplog.at_level("WARNING", logger="dealer_feed.alerts"):
+        assert str(demo_run.test(T1).state) == "success"
+    [line] = [r.getMessage() for r in caplog.records if "[dealer-feed] NOTICE" in r.getMessage()]
+    assert "task=transform" in line and "dealer=ZE_ZE8" in line and "EmptyFirstFeed" in line
+    assert "Fix: check `dealer-feed check GROUP`" in line
+    [posted] = [p["body"] for p in webhook if p["body"]["kind"] == "NOTICE"]
+    assert posted["dealers"] == ["ZE_ZE8"] and posted["text"] == line
+    summary = json.loads(next((demo_run.tmp / "data").rglob("summary.json")).read_text())
+    assert summary["empty_first_feeds"] == ["ZE_ZE8"]
