@@ -14,7 +14,6 @@ libraries themselves.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +24,6 @@ from dealer_feed import alerts, pipeline
 from dealer_feed.config import FORCE_PARAM, GroupConfig, find_group
 from dealer_feed.landing import as_utc
 
-log = logging.getLogger(__name__)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "data-engineering",
