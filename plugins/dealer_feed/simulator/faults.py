@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import Any
 
 from dealer_feed.simulator.world import FaultRule, Vendor
@@ -57,11 +58,11 @@ class FaultBook:
         with self._lock:
             self._rules.clear()
 
-    def take(self, dealer_id: str | None, method: str | None) -> FaultRule | None:
-        """The fault this call suffers (consuming one of its calls), or None."""
+    def take(self, dealer_id: str | None, method: str | None, day: date | None = None) -> FaultRule | None:
+        """The fault this call (as of `day`) suffers (consuming one of its calls), or None."""
         with self._lock:
             for rule, left in self._rules:
-                if rule.matches(dealer_id, method) and (left[0] is None or left[0] > 0):
+                if rule.matches(dealer_id, method, day) and (left[0] is None or left[0] > 0):
                     if left[0] is not None:
                         left[0] -= 1
                     return rule
@@ -69,7 +70,7 @@ class FaultBook:
 
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
-            return [rule.model_dump() | {"remaining": left[0]} for rule, left in self._rules]
+            return [rule.model_dump(mode="json", by_alias=True) | {"remaining": left[0]} for rule, left in self._rules]
 
 
 class VendorThrottle:

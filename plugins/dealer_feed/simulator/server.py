@@ -92,9 +92,7 @@ class Simulator:
         version, op = request.version, request.operation
         vendor = self.world.vendor(request.username, request.password)
         if vendor is None:
-            return _Answer(500, "auth_failed", [fault_document(
-                version, "AUTHENTICATION_FAILED", "The security token could not be authenticated: unknown vendor "
-                "username or wrong password.", sender=True, subcode="wsse:FailedAuthentication")])
+            return _auth_failed(version)
         entry["vendor"] = vendor.username
         if not self.throttle.admit(vendor):
             return _throttled(version)
@@ -130,6 +128,40 @@ class Simulator:
         return _Answer(200, "ok" if not errors else f"error:{errors[0][0]}",
                        result_chunks(version, op, rows, transport=request.transport, window=window, errors=errors,
                                      counter=counter))
+
+    def injected(self, request: SoapRequest, rule: FaultRule, day: date | None) -> _Answer | None:
+        """The canned answer of a fault that replaces the response, or None if it shapes it
+        (slow, drop, truncate, forbidden_bytes shape the normal answer). The access faults
+        answer exactly what the service answers for that cause, so the client's mapping to
+        its typed error is what is tested."""
+        version, op, kind = request.version, request.operation, rule.kind
+        outcome = f"fault:{kind}"
+        where = f"enterprise {request.enterprise_code}, company {request.company_number}"
+        if kind == "http_500":
+            return _Answer(500, outcome, [fault_document(version, "INTERNAL_ERROR", "Server was unable to "
+                                                         "process request (injected).", sender=False)])
+        if kind == "http_503":
+            return _Answer(503, outcome, [b"<html><body><h1>Service Unavailable</h1></body></html>"],
+                           {"Content-Type": "text/html"})
+        if kind == "throttle":
+            return _throttled(version)
+        if kind == "auth_failed":
+            return _auth_failed(version, outcome)
+        if kind == "unknown_dealer":
+            answer = self._in_band(request, "UNKNOWN_DEALER", f"Dealer not found ({where}, server "
+                                   f"{request.server_name or '-'}): no such dealer (injected).")
+        elif kind == "not_granted":
+            answer = self._in_band(request, ACCESS_NOT_GRANTED, f"Access validation error: Dealer has not granted "
+                                   f"access to Vendor (method {op.method}, {where}; injected).")
+        elif kind == "grant_ended":
+            ended = ymd((day or datetime.now(timezone.utc).date()).toordinal() - 1)
+            answer = self._in_band(request, ACCESS_ENDED, f"Access validation error: Dealer access for Vendor has "
+                                   f"expired (method {op.method}, {where}: ended {ended}; injected).",
+                                   (op.method, ended, ended))
+        else:
+            return None
+        answer.outcome = outcome
+        return answer
 
     def _in_band(self, request: SoapRequest, code: str, message: str,
                  window: tuple[str, str, str] | None = None) -> _Answer:
@@ -196,17 +228,10 @@ def _throttled(version: str) -> _Answer:
                                                      "slow down and retry.", sender=False)], {"Retry-After": "1"})
 
 
-def _injected(version: str, rule: FaultRule) -> _Answer | None:
-    """The canned answer of a fault that replaces the response, or None if it shapes it."""
-    if rule.kind == "http_500":
-        return _Answer(500, "fault:http_500", [fault_document(version, "INTERNAL_ERROR", "Server was unable to "
-                                                              "process request (injected).", sender=False)])
-    if rule.kind == "http_503":
-        return _Answer(503, "fault:http_503", [b"<html><body><h1>Service Unavailable</h1></body></html>"],
-                       {"Content-Type": "text/html"})
-    if rule.kind == "throttle":
-        return _throttled(version)
-    return None
+def _auth_failed(version: str, outcome: str = "auth_failed") -> _Answer:
+    return _Answer(500, outcome, [fault_document(
+        version, "AUTHENTICATION_FAILED", "The security token could not be authenticated: unknown vendor "
+        "username or wrong password.", sender=True, subcode="wsse:FailedAuthentication")])
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -352,12 +377,17 @@ class _Handler(BaseHTTPRequestHandler):
                 version, "INVALID_REQUEST", f"{how} request is served by {expected}.asmx, not {service}.asmx",
                 sender=True)]), version)
             return
-        rule = self.sim.faults.take(request.dealer_id, op.method)
+        as_of_header = self.headers.get(AS_OF_HEADER)
+        try:
+            day: date | None = _as_of(request, as_of_header)
+        except ValueError:
+            day = None  # answered as a bad request below; a dated fault rule does not match it
+        rule = self.sim.faults.take(request.dealer_id, op.method, day)
         if rule is not None and rule.kind == "slow":
             self.sim.log.finish(entry, outcome="fault:slow")  # visible while it sleeps
             self.sim.stopping.wait(rule.delay_seconds)
-        answer = (_injected(version, rule) if rule else None) or self.sim.answer(
-            request, self.headers.get(AS_OF_HEADER), entry)
+        answer = (self.sim.injected(request, rule, day) if rule else None) or self.sim.answer(
+            request, as_of_header, entry)
         if rule is not None and rule.kind == "forbidden_bytes":
             answer.body = inject_bytes(answer.body, rule.field, rule.payload.encode())
         if rule is not None and rule.kind in ("slow", "drop", "truncate", "forbidden_bytes"):

@@ -25,7 +25,9 @@ Method = Literal["Vehicle", "Customer", "Service", "Parts"]
 DEMO_WORLD = Path(__file__).resolve().parents[3] / "include" / "simulator" / "demo_world.yaml"
 """The demo dealerships (`make demo`, the simulator's and the CLI's default world)."""
 
-FaultKind = Literal["http_500", "http_503", "slow", "drop", "truncate", "throttle", "forbidden_bytes"]
+FaultKind = Literal["http_500", "http_503", "slow", "drop", "truncate", "throttle", "forbidden_bytes",
+                    "auth_failed", "not_granted", "grant_ended", "unknown_dealer"]
+"""Every fault a rule can inject (docs/OPENTRACK.md "Faults"); the fault matrix test has one row per kind."""
 
 
 class WorldError(ValueError):
@@ -120,24 +122,48 @@ class DealerSpec(_Strict):
 
 
 class FaultRule(_Strict):
-    """Make matching calls fail: `kind` for the first `times` matching calls (null: all).
+    """Make matching calls fail: `kind` for the first `times` matching calls (null: every call, permanent).
 
-    `dealer` is a dealer id or `*`; `method` an OpenTrack method or `*`. `slow` waits
-    `delay_seconds` before answering normally (past a client's timeout). `forbidden_bytes`
-    answers normally but writes `payload` (default one NUL; also e.g. `"&#0;"`) at the start
-    of the first `<field>` element (default `Model`: one vehicle's model).
+    `dealer` is a dealer id or `*`; `method` an OpenTrack method or `*`; `date` (one date;
+    not `on`, which YAML 1.1 reads as `true`) or `dates` (a list) restrict the rule to
+    calls whose as-of date (the simulator's convention: the operation's 'to' date, else the
+    X-OpenTrack-As-Of header) is one of them: a per-date fault, e.g. a DMS that fails on
+    one day's data only (a call without a readable date never matches a dated rule).
+    `slow` waits `delay_seconds` before answering normally (past a client's timeout). `forbidden_bytes` answers normally but
+    writes `payload` (default one NUL; also e.g. `"&#0;"`) at the start of the first
+    `<field>` element (default `Model`: one vehicle's model). `auth_failed`,
+    `not_granted`, `grant_ended` and `unknown_dealer` answer what the service answers for
+    bad credentials, a missing grant (311), a grant that ended the day before (312) and an
+    unknown dealer, without changing the world's vendors, grants or dealers.
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     dealer: str = "*"
     method: Literal["*"] | Method = "*"
     kind: FaultKind
     times: int | None = Field(default=None, ge=1)
+    day: date | None = Field(default=None, alias="date")
+    dates: tuple[date, ...] = ()
     delay_seconds: float = Field(default=5.0, ge=0)
     field: str = Field(default="Model", pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     payload: str = Field(default="\x00", min_length=1)
 
-    def matches(self, dealer_id: str | None, method: str | None) -> bool:
-        return self.dealer in ("*", dealer_id) and self.method in ("*", method)
+    @model_validator(mode="after")
+    def _one_date_filter(self) -> FaultRule:
+        if self.day is not None and self.dates:
+            raise ValueError("a fault takes 'date' (one date) or 'dates' (a list), not both")
+        return self
+
+    @property
+    def days(self) -> frozenset[date]:
+        """The as-of dates the rule is restricted to (empty: every date)."""
+        return frozenset(self.dates) | ({self.day} if self.day is not None else set())
+
+    def matches(self, dealer_id: str | None, method: str | None, day: date | None = None) -> bool:
+        days = self.days
+        return (self.dealer in ("*", dealer_id) and self.method in ("*", method)
+                and (not days or day in days))
 
 
 class World(_Strict):

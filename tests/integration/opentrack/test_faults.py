@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import requests
 from ot_support import RUN, dealer
 
 from dealer_feed.opentrack.errors import (
+    AccessNotGrantedError,
+    AuthenticationError,
     MalformedResponseError,
     ServiceUnavailableError,
     ThrottledError,
     TransientOpenTrackError,
+    UnknownDealerError,
     is_transient,
 )
 
@@ -57,6 +61,43 @@ def test_persistent_fault_raises_typed_transient_error_after_max_attempts(client
     assert (exc.dealer_id, exc.method, exc.operation) == ("T1_A1", "Vehicle", "VehicleInventory")
     assert "T1_A1" in str(exc) and "Fix:" in str(exc)
     assert len(sim.requests(dealer_id="T1_A1")) == 3
+
+
+@pytest.mark.parametrize(("kind", "error", "code"), [
+    ("auth_failed", AuthenticationError, None),
+    ("not_granted", AccessNotGrantedError, "311"),
+    ("grant_ended", AccessNotGrantedError, "312"),
+    ("unknown_dealer", UnknownDealerError, "UNKNOWN_DEALER"),
+])
+def test_injected_access_fault_is_the_permanent_typed_error_without_retry(client, sim, kind, error, code):
+    """The access faults answer as the service does for that cause (the world is unchanged):
+    the client raises the permanent typed error at the first attempt."""
+    sim.add_fault(kind, dealer="T1_A1", method="Vehicle")
+
+    with pytest.raises(error) as caught:
+        client.vehicle_inventory(dealer("A1"), RUN)
+
+    exc = caught.value
+    assert not is_transient(exc) and exc.attempts == 1 and exc.dealer_id == "T1_A1" and "Fix:" in str(exc)
+    assert code is None or exc.code == code
+    if kind == "grant_ended":
+        assert exc.access_ends == RUN.date() - timedelta(days=1) and "it ended" in exc.fix
+    assert _outcomes(sim, dealer_id="T1_A1") == [f"fault:{kind}"]
+    client.vehicle_inventory(dealer("C3"), RUN)  # other dealers answer normally
+
+
+def test_dated_fault_hits_only_calls_of_its_as_of_date(client, sim, world):
+    """A permanent fault (no `times`) on one as-of date: every call of that date fails, the
+    next day's call of the same dealer and method is answered."""
+    sim.add_fault("http_500", dealer="T1_A1", method="Vehicle", date=RUN.date().isoformat())
+
+    with pytest.raises(ServiceUnavailableError):
+        client.vehicle_inventory(dealer("A1"), RUN)
+    later = client.vehicle_inventory(dealer("A1"), RUN + timedelta(days=1))
+
+    assert later.num_rows == len(world.vehicles("T1_A1", RUN.date() + timedelta(days=1)))
+    assert _outcomes(sim, dealer_id="T1_A1") == ["fault:http_500"] * 3 + ["ok"]
+    assert sim.add_fault("http_503", dates=["2026-11-23"])[-1]["dates"] == ["2026-11-23"]
 
 
 def test_fault_matches_only_its_dealer_and_method(client, sim):

@@ -58,3 +58,33 @@ def test_invalid_world_names_file_and_field(tmp_path):
                     "grants: {Vehicle: {begins: someday}}}\n")
     with pytest.raises(WorldError, match=r"w\.yaml: invalid world file: dealers\.0\.grants\.Vehicle\.begins"):
         load_world(path)
+
+
+def test_fault_rule_date_filter_and_permanent_rule():
+    """`date` / `dates` restrict a rule to calls of those as-of dates; no `times` = every call."""
+    from dealer_feed.simulator.faults import FaultBook
+
+    world = World.model_validate({
+        "vendors": [{"username": "v", "password": "p"}],
+        "faults": [{"dealer": "A_1", "method": "Vehicle", "kind": "http_503", "date": "2026-11-20"},
+                   {"dealer": "A_2", "kind": "grant_ended", "dates": ["2026-11-21", "2026-11-23"], "times": 1}],
+    })
+    book = FaultBook(world.faults)
+    day, other = date(2026, 11, 20), date(2026, 11, 21)
+
+    assert [book.take("A_1", "Vehicle", day).kind for _ in range(5)] == ["http_503"] * 5  # permanent
+    assert book.take("A_1", "Vehicle", other) is None
+    assert book.take("A_1", "Vehicle", None) is None  # a call without a date never matches a dated rule
+    assert book.take("A_1", "Parts", day) is None
+    assert book.take("A_2", "Parts", date(2026, 11, 22)) is None
+    assert book.take("A_2", "Parts", date(2026, 11, 23)).kind == "grant_ended"
+    assert book.take("A_2", "Parts", other) is None  # its one call is used
+    assert [f["date"] for f in book.snapshot()] == ["2026-11-20", None]
+
+
+def test_fault_rule_takes_on_or_dates_not_both(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("vendors: [{username: v, password: p}]\nfaults:\n"
+                    "  - {kind: http_500, date: 2026-11-20, dates: [2026-11-21]}\n")
+    with pytest.raises(WorldError, match=r"w\.yaml: invalid world file: faults\.0.*'date' \(one date\) or 'dates'"):
+        load_world(path)
