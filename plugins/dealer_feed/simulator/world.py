@@ -129,9 +129,10 @@ class FaultRule(_Strict):
     calls whose as-of date (the simulator's convention: the operation's 'to' date, else the
     X-OpenTrack-As-Of header) is one of them: a per-date fault, e.g. a DMS that fails on
     one day's data only (a call without a readable date never matches a dated rule).
-    `slow` waits `delay_seconds` before answering normally (past a client's timeout). `forbidden_bytes` answers normally but
-    writes `payload` (default one NUL; also e.g. `"&#0;"`) at the start of the first
-    `<field>` element (default `Model`: one vehicle's model). `auth_failed`,
+    `slow` waits `delay_seconds` before answering normally (past a client's timeout).
+    `forbidden_bytes` answers normally but writes `payload` (default one NUL; also e.g.
+    `"&#0;"`) at the start of the first `<field>` element (default `Model`: one vehicle's
+    model). `auth_failed`,
     `not_granted`, `grant_ended` and `unknown_dealer` answer what the service answers for
     bad credentials, a missing grant (311), a grant that ended the day before (312) and an
     unknown dealer, without changing the world's vendors, grants or dealers.
