@@ -132,6 +132,8 @@ def pandas_rules(check: pd.DataFrame, suite_name: str, rules) -> np.ndarray:
         kw = dict(rule.kwargs)
         if rule.expectation == "ExpectColumnValuesToNotBeNull":
             m = check[kw["column"]].isna()
+        elif rule.expectation == "ExpectColumnValuesToBeNull":
+            m = check[kw["column"]].notna()
         elif rule.expectation == "ExpectColumnValuesToBeInSet":
             col = check[kw["column"]]
             m = col.notna() & ~col.isin(list(kw["value_set"]))
