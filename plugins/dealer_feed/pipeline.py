@@ -286,10 +286,12 @@ def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str]) -> Deale
 # --------------------------------------------------------------------------- transform
 
 
-def dealer_statuses(ctx: RunContext, dataset: str = "vehicles") -> list[dict[str, Any]]:
-    """Every status.json written for this run (a dealer with none was not extracted)."""
+def dealer_statuses(ctx: RunContext, dataset: str = "vehicles", dealer_ids: Sequence[str] | None = None
+                    ) -> list[dict[str, Any]]:
+    """Every status.json written for this run (a dealer with none was not extracted), of the
+    group's dealers or only of `dealer_ids`."""
     found = []
-    for dealer_id in ctx.group.dealer_ids:
+    for dealer_id in ctx.group.dealer_ids if dealer_ids is None else dealer_ids:
         path = ctx.dealer_dir(dataset, dealer_id) / "status.json"
         if path.exists():
             found.append(read_json(path))
@@ -315,20 +317,20 @@ def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _quarantined_vins(ctx: RunContext, dealer_ids: list[str]) -> pd.Series:
+def _quarantined_vins(ctx: RunContext, quarantine: pd.DataFrame, dealer_ids: list[str]) -> pd.Series:
     """The VINs, as delivered, of the quarantined vehicle rows of `dealer_ids` (the extracted
     dealers): the rules engine counts the well-formed ones as present (SPEC: quarantine never
-    causes a close). Read from raw.parquet at the quarantine rows' row numbers."""
+    causes a close). Taken from raw.parquet at the row numbers of the run's quarantine frame
+    (already read for the load, so each quarantine file is read once)."""
     import pandas as pd
     import pyarrow as pa
 
     vins = []
-    for dealer_id in dealer_ids:
-        directory = ctx.dealer_dir("vehicles", dealer_id)
-        rows = read_parquet(directory / "quarantine.parquet", columns=["row_number"]).column("row_number")
-        if len(rows):
-            raw_vins = read_parquet(directory / "raw.parquet", columns=["vin"]).column("vin")
-            vins.append(raw_vins.take(rows).cast(pa.string()))
+    if len(quarantine):
+        rows = quarantine[(quarantine["dataset"] == "vehicles") & quarantine["dealer_id"].isin(dealer_ids)]
+        for dealer_id, numbers in rows.groupby("dealer_id", sort=True)["row_number"]:
+            raw_vins = read_parquet(ctx.dealer_dir("vehicles", dealer_id) / "raw.parquet", columns=["vin"]).column("vin")
+            vins.append(raw_vins.take(pa.array(numbers.to_numpy(), pa.int64())).cast(pa.string()))
     return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
 
 
@@ -382,10 +384,11 @@ def compute_run_changes(
     srs = reads.read_relevant_srs(engine, ctx.group.group, ctx.T, ctx.group.settings.max_ignore_days)
     log.info("transform: %d feed vehicles from %d dealers, %d current service requests", len(feed), len(extracted), len(srs))
 
+    quarantine = _read_quarantine(ctx)
     started = time.perf_counter()
     changes = compute_changes(
         feed, srs, extracted_dealers=extracted, settings=ctx.group.settings, group=ctx.group.group, logical_time=ctx.T,
-        quarantined_vins=_quarantined_vins(ctx, extracted),
+        quarantined_vins=_quarantined_vins(ctx, quarantine, extracted),
     )
     check_mass_close(changes, srs, ctx.group.thresholds.max_close_fraction, force=ctx.force_guards)
     log.info("rules engine: %.2fs for %d vehicles", time.perf_counter() - started, len(feed))
@@ -395,7 +398,7 @@ def compute_run_changes(
         "service_requests": changes.service_requests,
         "events": changes.events,
         "feed_vehicles": feed_vehicles,
-        "quarantine": _read_quarantine(ctx),
+        "quarantine": quarantine,
         "dealer_statuses": pd.DataFrame([s for found in by_dataset.values() for s in found]).drop(
             columns=["unknown_fields"], errors="ignore"),
     }

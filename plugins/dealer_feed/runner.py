@@ -127,8 +127,8 @@ def run_group(
 
 
 def _statuses_of(ctx: pipeline.RunContext, dealer_id: str) -> list[dict[str, Any]]:
-    return [s for dataset in ctx.group.dealer(dealer_id).datasets for s in pipeline.dealer_statuses(ctx, dataset)
-            if s["dealer_id"] == dealer_id]
+    return [s for dataset in ctx.group.dealer(dealer_id).datasets
+            for s in pipeline.dealer_statuses(ctx, dataset, [dealer_id])]
 
 
 def _step(step: str, call: Callable[[], Any]) -> Any:

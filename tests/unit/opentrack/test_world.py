@@ -82,7 +82,7 @@ def test_fault_rule_date_filter_and_permanent_rule():
     assert [f["date"] for f in book.snapshot()] == ["2026-11-20", None]
 
 
-def test_fault_rule_takes_on_or_dates_not_both(tmp_path):
+def test_fault_rule_takes_date_or_dates_not_both(tmp_path):
     path = tmp_path / "w.yaml"
     path.write_text("vendors: [{username: v, password: p}]\nfaults:\n"
                     "  - {kind: http_500, date: 2026-11-20, dates: [2026-11-21]}\n")
