@@ -15,7 +15,7 @@ export AIRFLOW__CORE__DAGBAG_IMPORT_ERROR_TRACEBACKS := False
 export GX_ANALYTICS_ENABLED := False
 export PATH := $(BIN):$(PATH)
 
-.PHONY: demo test bench airflow lock clean setup
+.PHONY: demo test reliability bench airflow lock clean setup
 
 setup: $(VENV)/.installed $(AIRFLOW_HOME)/.migrated
 
@@ -37,6 +37,11 @@ demo: setup
 test: setup
 	bash scripts/ensure-test-services.sh
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# The reliability suite (issue 14) alone, with its one report table (also written to reliability-report.md).
+reliability: setup
+	bash scripts/ensure-test-services.sh
+	DEALER_FEED_RELIABILITY_REPORT=$(CURDIR)/reliability-report.md $(BIN)/python -m pytest -m reliability; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 bench: setup
 	bash scripts/ensure-test-services.sh

@@ -28,6 +28,7 @@ import psutil
 import pytest
 
 import pgserver
+import reliability
 from dealer_feed import processes
 from support import ROOT
 
@@ -63,6 +64,18 @@ def airflow_db() -> Path:
     result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, env=os.environ.copy())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return home
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """The reliability suite's one table (tests/reliability.py), when any of its suites ran."""
+    lines = reliability.table()
+    if lines:
+        terminalreporter.section("reliability report")
+        for line in lines:
+            terminalreporter.write_line(line)
+        written = reliability.write_report()
+        if written:
+            terminalreporter.write_line(f"written to {written}")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -52,7 +52,10 @@ from dealer_feed.simulator import SimulatorHandle, start_background
 from dealer_feed.simulator.world import DEMO_WORLD, FaultKind, load_world
 from dealer_feed.warehouse import make_engine
 from dealer_feed.warehouse.reads import BUSINESS_TABLES, read_frame, table_hash
+import reliability
 from run_steps import DAYS, RUN_COLUMNS
+
+pytestmark = pytest.mark.reliability
 
 DEALER = "ZE_ZE8"
 T = DAYS[0]
@@ -209,6 +212,12 @@ def results(request: pytest.FixtureRequest) -> Iterator[dict[str, dict[str, Any]
     yield found
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     capture = request.config.pluginmanager.get_plugin("capturemanager")
+    reliability.record(
+        "fault matrix", faults_injected=len(found),
+        faults_survived=sum(r["outcome"] in ("retried", "quarantined") for r in found.values()),
+        faults_failed_clearly=sum(r["outcome"] == "fails_dealer" and bool(r["error"]) for r in found.values()),
+        rows_lost=sum(r["rows_lost"] for r in found.values() if isinstance(r["rows_lost"], int)),
+    )
     if reporter is not None and found:
         with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
             for line in summary_table(found):
