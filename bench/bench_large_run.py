@@ -36,12 +36,12 @@ import subprocess  # noqa: E402
 
 from machine import describe  # noqa: E402
 
-from dealer_feed import processes  # noqa: E402
+from dealer_feed_tools import processes  # noqa: E402
 from dealer_feed.config import find_group  # noqa: E402
-from dealer_feed.demo import connection_env, group_dag, output_to  # noqa: E402
+from dealer_feed_tools.demo import connection_env, group_dag, output_to  # noqa: E402
 from dealer_feed.opentrack.client import OpenTrackClient  # noqa: E402
-from dealer_feed.simulator import start_background  # noqa: E402
-from dealer_feed.simulator.world import load_world  # noqa: E402
+from dealer_feed_tools.simulator import start_background  # noqa: E402
+from dealer_feed_tools.simulator.world import load_world  # noqa: E402
 
 WORLD = ROOT / "include" / "simulator" / "large_world.yaml"
 FIRST = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)

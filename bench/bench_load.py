@@ -34,8 +34,8 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tests")]
 
-from dealer_feed import processes  # noqa: E402
-from dealer_feed.landing import run_key  # noqa: E402
+from dealer_feed_tools import processes  # noqa: E402
+from dealer_feed.contract.identity import run_key  # noqa: E402
 from machine import describe  # noqa: E402
 from dealer_feed.warehouse import make_engine  # noqa: E402
 from dealer_feed.warehouse._frames import bulk_insert, prepare  # noqa: E402

@@ -36,7 +36,7 @@ import lxml  # noqa: E402
 import requests  # noqa: E402
 from lxml import etree  # noqa: E402
 
-from dealer_feed import processes  # noqa: E402
+from dealer_feed_tools import processes  # noqa: E402
 from dealer_feed.opentrack import envelope  # noqa: E402
 from machine import describe  # noqa: E402
 from dealer_feed.opentrack.client import VEHICLE_INVENTORY, OpenTrackClient  # noqa: E402
@@ -118,7 +118,7 @@ def main() -> int:
         world = Path(tmp) / "bench_world.yaml"
         world.write_text(WORLD)
         server = processes.spawn(
-            [sys.executable, "-m", "dealer_feed.simulator", "--port", "0", "--world", str(world)],
+            [sys.executable, "-m", "dealer_feed_tools.simulator", "--port", "0", "--world", str(world)],
             stdout=subprocess.PIPE, text=True, env=os.environ | {"PYTHONPATH": str(ROOT / "plugins")},
         )
         try:

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dealer_feed.config import IntegrationSettings
-from dealer_feed.landing import run_key
+from dealer_feed.contract.identity import run_key
 
 VIN_ALPHABET = np.array(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"))
 T_DEFAULT = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)

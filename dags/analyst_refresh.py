@@ -1,7 +1,7 @@
 """Example consumer DAG: analysts' refresh, scheduled on the demo group's warehouse Asset.
 
 Each successful `load` of `dealer_feed_demo` emits the Asset `dealer_feed_warehouse_demo`
-(dealer_feed.dag_factory.warehouse_asset); Airflow then runs this DAG once for the new
+(dealer_feed.airflow_edge.dag_factory.warehouse_asset); Airflow then runs this DAG once for the new
 event(s). It reads the service-request counts per dealer and status from the warehouse
 and writes them to `data/analyst/demo_service_requests.json` — stand-in for refreshing an
 analyst's extract or dashboard. Copy it and change GROUP to consume another group.
@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import dag, get_current_context, task
 
-from dealer_feed.dag_factory import warehouse_asset
+from dealer_feed.airflow_edge.dag_factory import warehouse_asset
 
 GROUP = "demo"
 
@@ -38,7 +38,7 @@ def analyst_refresh():
 
         from dealer_feed.config import find_group
         from dealer_feed.landing import data_dir, write_json
-        from dealer_feed.warehouse import engine_from_connection
+        from dealer_feed.airflow_edge.hooks import warehouse_engine
 
         context = get_current_context()
         loaded = []
@@ -46,7 +46,7 @@ def analyst_refresh():
             for event in asset_events:
                 loaded.append({"source_run_id": event.source_run_id, "timestamp": str(event.timestamp),
                                "extra": dict(event.extra or {})})
-        engine = engine_from_connection(find_group(GROUP).connections.warehouse)
+        engine = warehouse_engine(find_group(GROUP).connections.warehouse)
         with engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT dealer_id, status, count(*) AS n FROM service_requests WHERE dealer_group = :g "

@@ -2,7 +2,7 @@
 collect logs on failure, and always stop everything.
 
 Used by the slow tests (tests/dags/test_standalone.py, tests/dags/test_celery.py). Each
-process is started by dealer_feed.processes.spawn (its own session, an owner token in its
+process is started by dealer_feed_tools.processes.spawn (its own session, an owner token in its
 environment), writes to its own log file, and is stopped with its whole tree (group,
 descendants, everything carrying its token: SIGTERM, then SIGKILL after a bounded wait),
 so an api-server's workers, standalone's components or a Celery worker's children never
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from support import ROOT
 
 BIN = Path(sys.executable).parent

@@ -5,7 +5,7 @@ The environment is set at import time, before any test imports Airflow, so Airfl
 its configuration from the temporary home and the tests leave nothing behind outside
 temporary directories.
 
-Processes: the session's owner token goes into DEALER_FEED_OWNERS (dealer_feed.processes),
+Processes: the session's owner token goes into DEALER_FEED_OWNERS (dealer_feed_tools.processes),
 so every process the run starts, however it detaches, carries it in its environment. At
 session end, after every fixture's teardown, any process still alive that carries the
 token, descends from pytest, or has its AIRFLOW_HOME / DEALER_FEED_DATA_DIR under the
@@ -29,7 +29,7 @@ import pytest
 
 import pgserver
 import reliability
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from support import ROOT
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="dealer-feed-tests-"))
@@ -122,7 +122,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     if leftovers:
         lines = [f"{len(leftovers)} process(es) started by this test run are still running after teardown:",
                  *(f"  {processes.describe(p)}" for p in leftovers),
-                 "fix: stop them in the fixture that starts them (dealer_feed.processes.spawn / stop)"]
+                 "fix: stop them in the fixture that starts them (dealer_feed_tools.processes.spawn / stop)"]
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
         for line in lines:
             if reporter is not None:

@@ -105,7 +105,7 @@ def write(tmp: Path) -> tuple[Path, Path, Path]:
     (tmp / "world.yaml").write_text(yaml.safe_dump(world))
     (tmp / "groups" / f"{GROUP}.yaml").write_text(yaml.safe_dump(group))
     (tmp / "dags" / f"dealer_feed_{GROUP}.py").write_text(
-        f'"""Airflow DAG of test group {GROUP}."""\nfrom dealer_feed.dag_factory import build_dag\n\n'
+        f'"""Airflow DAG of test group {GROUP}."""\nfrom dealer_feed.airflow_edge.dag_factory import build_dag\n\n'
         f'dag = build_dag("{GROUP}")\n'
     )
     return tmp / "world.yaml", tmp / "groups", tmp / "dags"

@@ -17,7 +17,7 @@ The pytest fixtures (tests/integration/conftest.py) use one server per session, 
 database per test, and stop the server at the end of the session (tests/conftest.py also
 stops the shared server before its leftover-process check). The postmaster detaches into
 its own session; every program of a server runs with the server's owner token in its
-environment (dealer_feed.processes), so stop() finds and kills whatever pg_ctl stop left.
+environment (dealer_feed_tools.processes), so stop() finds and kills whatever pg_ctl stop left.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from support import free_port
 
 SERVER_SETTINGS = {

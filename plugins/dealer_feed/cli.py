@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dealer_feed.config import ConfigError, GroupConfig, airflow_defaults, find_group
-from dealer_feed.simulator.world import DEMO_WORLD
+from dealer_feed_tools.simulator.world import DEMO_WORLD
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -26,14 +26,9 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """Error types that deserve one line, not a traceback (imported lazily: cheap --help)."""
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from dealer_feed.opentrack.errors import OpenTrackError
-    from dealer_feed.landing import LandingFileError
-    from dealer_feed.pipeline import DealerStepError
-    from dealer_feed.runner import RunStepError
-    from dealer_feed.warehouse.errors import WarehouseError
+    from dealer_feed.contract.errors import DealerFeedError
 
-    return (ConfigError, OpenTrackError, DealerStepError, WarehouseError, FileNotFoundError, AirflowNotFoundException,
-            LandingFileError, RunStepError)
+    return (DealerFeedError, FileNotFoundError, AirflowNotFoundException)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -65,14 +60,14 @@ def _logs_to_stderr() -> None:
 
 
 def cmd_simulator(args: argparse.Namespace) -> int:
-    from dealer_feed.simulator.server import serve_forever
+    from dealer_feed_tools.simulator.server import serve_forever
 
     serve_forever(args.world, host=args.host, port=args.port)
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from dealer_feed.opentrack.hook import OpenTrackHook
+    from dealer_feed.airflow_edge.hooks import OpenTrackHook
     from dealer_feed.opentrack.onboarding import check_group, format_table, verdict
 
     _logs_to_stderr()
@@ -88,11 +83,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from dealer_feed.warehouse import engine_from_connection, make_engine
+    from dealer_feed.airflow_edge.hooks import warehouse_engine
+    from dealer_feed.warehouse import make_engine
     from dealer_feed.warehouse.migrations import apply
 
     _logs_to_stderr()
-    engine = make_engine(args.url) if args.url else engine_from_connection(args.conn_id)
+    engine = make_engine(args.url) if args.url else warehouse_engine(args.conn_id)
     applied = apply(engine)
     print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none (up to date)'}")
     return 0
@@ -100,10 +96,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def _engine(args: argparse.Namespace, group: GroupConfig) -> Engine:
     """--url when given, else the group's warehouse connection (as the DAG's tasks use)."""
-    from dealer_feed import pipeline
+    from dealer_feed.airflow_edge.hooks import warehouse_engine
     from dealer_feed.warehouse import make_engine
 
-    return make_engine(args.url) if args.url else pipeline.warehouse_engine(group)
+    return make_engine(args.url) if args.url else warehouse_engine(group.connections.warehouse)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -131,13 +127,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from dealer_feed.demo import run_demo
+    from dealer_feed_tools.demo import run_demo
 
     return run_demo(world=args.world, days=args.days, first=args.first)
 
 
 def cmd_airflow(args: argparse.Namespace) -> int:
-    from dealer_feed.local_airflow import run_local_airflow
+    from dealer_feed_tools.local_airflow import run_local_airflow
 
     return run_local_airflow(port=args.port, host=args.host, world=args.world)
 
@@ -148,7 +144,7 @@ def _parse_date(text: str) -> date:
 
 def _parse_time(text: str) -> datetime:
     """A feed time as typed (ISO 8601): aware UTC from here on; a naive value means UTC."""
-    from dealer_feed.landing import as_utc
+    from dealer_feed.contract.identity import as_utc
 
     try:
         return as_utc(datetime.fromisoformat(text))

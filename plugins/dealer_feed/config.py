@@ -16,6 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import dealer_id
 from dealer_feed.yaml_files import read_mapping, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -51,8 +53,10 @@ def airflow_defaults() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
-class ConfigError(ValueError):
-    """A dealer-group file is invalid. The message names the file and the field."""
+class ConfigError(DealerFeedError, ValueError):
+    """A dealer-group file is invalid. The message names the file and the field. Permanent."""
+
+    fix = "correct the file and field named above, then `dealer-feed check GROUP` (docs/RUNBOOK.md)"
 
 
 class _Strict(BaseModel):
@@ -71,7 +75,7 @@ class Dealer(_Strict):
     @property
     def dealer_id(self) -> str:
         """Stable id `{EnterpriseCode}_{CompanyNumber}` (OPENTRACK.md), the feed's DealerID."""
-        return f"{self.enterprise_code}_{self.company_number}"
+        return dealer_id(self.enterprise_code, self.company_number)
 
     @field_validator("datasets")
     @classmethod

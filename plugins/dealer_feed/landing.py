@@ -20,11 +20,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dealer_feed.config import PROJECT_ROOT
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import parse_run_key, run_key
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -41,37 +43,12 @@ def landing_root() -> Path:
     return data_dir() / "landing"
 
 
-def as_utc(moment: datetime) -> datetime:
-    """Normalise a logical time to an aware UTC datetime (naive input is taken as UTC)."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
-
-
-RUN_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
-
-
-def run_key(logical_time: datetime) -> str:
-    """Path- and id-safe spelling of a run's logical time, e.g. 20261124T060000Z."""
-    return as_utc(logical_time).strftime(RUN_KEY_FORMAT)
-
-
-def parse_run_key(key: str) -> datetime:
-    """The feed time a run directory's key spells (inverse of run_key): aware UTC."""
-    return datetime.strptime(key, RUN_KEY_FORMAT).replace(tzinfo=timezone.utc)
-
-
 def landed_run_times(root: Path, group: str) -> list[datetime]:
     """Every feed time the group has landing files for (any dataset / dealer run directory, or a
     group run directory), oldest first: the runs a replay re-applies."""
     keys = {d.name.removeprefix("run=") for d in (root / group).glob("*/*/run=????????T??????Z") if d.is_dir()}
     keys |= {d.name.removeprefix("run=") for d in (root / group / "runs").glob("run=????????T??????Z") if d.is_dir()}
     return sorted(parse_run_key(k) for k in keys)
-
-
-def run_id(group: str, logical_time: datetime) -> str:
-    """Warehouse run id: the group and the run's logical time (not Airflow's run id)."""
-    return f"{group}:{run_key(logical_time)}"
 
 
 def dealer_run_dir(root: Path, group: str, dataset: str, dealer_id: str, logical_time: datetime) -> Path:
@@ -113,7 +90,7 @@ def write_text(text: str, path: Path) -> Path:
     return _atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
-class LandingFileError(RuntimeError):
+class LandingFileError(DealerFeedError):
     """A landing file a step needs is missing or unreadable. Permanent: retrying reads the
     same bytes; `fix` names the task to clear (the one that writes the file)."""
 

@@ -22,16 +22,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dealer_feed.alerts import fix_line
 from dealer_feed.config import DATASETS, GroupConfig
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import as_utc, run_id
 from dealer_feed.landing import (
-    as_utc,
     dealer_run_dir,
     group_run_dir,
     landing_root,
     read_json,
     read_parquet,
-    run_id,
     write_json,
     write_parquet,
 )
@@ -44,13 +43,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-class DealerStepError(RuntimeError):
+class DealerStepError(DealerFeedError):
     """One or more dealers of a batch failed; the others were written. Names each fix.
 
     `transient` is true when at least one failure may go away on retry (service down),
     so Airflow retries the batch; otherwise (missing grant, bad batch) it fails at once.
     `dealers` and `fix` (the first failed dealer's fix line) are what the failure alert
-    shows (alerts.dealers_of / alerts.fix_line read them).
+    shows (alerts.dealers_of reads them).
     """
 
     def __init__(self, message: str, transient: bool = False, dealers: Sequence[str] = (), fix: str = "") -> None:
@@ -62,16 +61,20 @@ class DealerStepError(RuntimeError):
 
 @dataclass(frozen=True)
 class RunContext:
-    """What every step of one run needs to know."""
+    """What every step of one run needs to know. The feed time is normalised to aware UTC
+    here, where it enters the steps (contract.identity.as_utc), and trusted everywhere after."""
 
     group: GroupConfig
     logical_time: datetime
     landing: Path = field(default_factory=landing_root)
     force_guards: bool = False
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "logical_time", as_utc(self.logical_time))
+
     @property
     def T(self) -> datetime:  # noqa: N802 - the spec's name for the feed time
-        return as_utc(self.logical_time)
+        return self.logical_time
 
     @property
     def run_id(self) -> str:
@@ -86,23 +89,9 @@ class RunContext:
 
 
 # --------------------------------------------------------------------------- task entry points
-# What a DAG task and `dealer-feed run` both call: each builds a step's inputs from the group's
-# config and connections, then runs the step. Airflow-only concerns (the task context, secret
-# masking, AirflowFailException) stay in dag_factory.
-
-
-def warehouse_engine(cfg: GroupConfig) -> Engine:
-    """The warehouse engine of the group's warehouse connection (`connections.warehouse`)."""
-    from dealer_feed.warehouse import engine_from_connection
-
-    return engine_from_connection(cfg.connections.warehouse)
-
-
-def opentrack_client(cfg: GroupConfig) -> OpenTrackClient:
-    """The OpenTrack client of the group's OpenTrack connection (`connections.opentrack`)."""
-    from dealer_feed.opentrack.hook import OpenTrackHook
-
-    return OpenTrackHook(cfg.connections.opentrack).client()
+# What a DAG task and `dealer-feed run` both call, given the engine and client the Airflow edge
+# builds from the group's connections (airflow_edge.hooks). Airflow-only concerns (the task
+# context, secret masking, AirflowFailException) stay in airflow_edge.
 
 
 def migrate(engine: Engine) -> list[str]:
@@ -118,12 +107,11 @@ def dealers_in_run(batch: Sequence[str], wanted: Sequence[str] | None) -> list[s
 
 
 def extract_validate_batch(
-    ctx: RunContext, batch: Sequence[str], wanted: Sequence[str] | None, engine: Engine,
-    client: OpenTrackClient | None = None,
+    ctx: RunContext, batch: Sequence[str], wanted: Sequence[str] | None, engine: Engine, client: OpenTrackClient,
 ) -> list[dict[str, Any]]:
     """The `extract_validate` step of one dealer batch: the dealers the run wants, their previous
-    good-row counts (empty-feed guard), the group's OpenTrack client (unless given), then
-    extract_and_validate. Returns [] when no dealer of the batch is wanted."""
+    good-row counts (empty-feed guard), then extract_and_validate. Returns [] when no dealer of
+    the batch is wanted."""
     from dealer_feed.warehouse import reads
 
     dealer_ids = dealers_in_run(batch, wanted)
@@ -131,7 +119,7 @@ def extract_validate_batch(
         log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
         return []
     previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
-    return extract_and_validate(ctx, dealer_ids, client or opentrack_client(ctx.group), previous)
+    return extract_and_validate(ctx, dealer_ids, client, previous)
 
 
 # --------------------------------------------------------------------------- extract
@@ -173,14 +161,15 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
 
 def _status(ctx: RunContext, dataset: str, dealer_id: str, status: str, **extra: Any) -> dict[str, Any]:
     record = {"dealer_id": dealer_id, "dataset": dataset, "status": status, "rows": 0, "good": 0,
-              "quarantined": 0, "error": None, "run_id": ctx.run_id} | extra
+              "quarantined": 0, "error": None, "fix": None, "run_id": ctx.run_id} | extra
     write_json(record, ctx.dealer_dir(dataset, dealer_id) / "status.json")
     return record
 
 
-EMPTY_FIRST_FEED = ("empty first feed: OpenTrack returned 0 vehicles for a dealer with no earlier run. Fix: check "
-                    "`dealer-feed check GROUP` (grant, company number, server name) and the extract log; if the dealer "
-                    "really has no vehicles, nothing to do")
+EMPTY_FIRST_FEED_FIX = ("check `dealer-feed check GROUP` (grant, company number, server name) and the extract log; "
+                        "if the dealer really has no vehicles, nothing to do")
+EMPTY_FIRST_FEED = ("empty first feed: OpenTrack returned 0 vehicles for a dealer with no earlier run. "
+                    f"Fix: {EMPTY_FIRST_FEED_FIX}")
 
 
 def _drift_notes(ctx: RunContext, dataset: str, dealer_id: str, rows: int,
@@ -224,13 +213,14 @@ def extract_and_validate(
                 raws.setdefault(dataset, {})[dealer_id] = read_parquet(_extract_dataset(ctx, client, dealer_id, dataset))
             except AccessNotGrantedError as exc:
                 if dataset == "vehicles":
-                    statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc)))
+                    statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix))
                 else:
                     log.warning("%s: optional dataset %s skipped: %s", dealer_id, dataset, exc)
-                    statuses.append(_status(ctx, dataset, dealer_id, "skipped", error=str(exc)))
+                    statuses.append(_status(ctx, dataset, dealer_id, "skipped", error=str(exc), fix=exc.fix))
             except OpenTrackError as exc:
                 log.error("%s %s: %s", dealer_id, dataset, exc)
-                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), transient=exc.transient))
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix,
+                                        transient=exc.transient))
         log.info("extract progress: %d/%d dealers", n, len(dealer_ids))
 
     for dataset, by_dealer in raws.items():
@@ -252,7 +242,7 @@ def extract_and_validate(
             except BatchGuardError as exc:
                 log.error("%s", exc)
                 (directory / "good.parquet").unlink(missing_ok=True)
-                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), **counts))
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix, **counts))
                 continue
             write_parquet(result.good, directory / "good.parquet")
             statuses.append(_status(ctx, dataset, dealer_id, "ok", **counts, **_drift_notes(
@@ -279,7 +269,7 @@ def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str]) -> Deale
         f"{untouched}\n{lines}",
         transient=any(s.get("transient") for s in failed),
         dealers=dealers,
-        fix=next(filter(None, (fix_line(s["error"]) for s in failed)), ""),
+        fix=next(filter(None, (s.get("fix") for s in failed)), ""),
     )
 
 

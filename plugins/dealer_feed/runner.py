@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
-from dealer_feed.landing import landed_run_times, landing_root, run_id
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.landing import landed_run_times, landing_root
+from dealer_feed.contract.identity import run_id
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 Say = Callable[[str], None]
 
 
-class RunStepError(RuntimeError):
+class RunStepError(DealerFeedError):
     """A step of `dealer-feed run` / `replay` failed; the message is the one line to show."""
 
     transient = False
@@ -45,11 +47,6 @@ class RunStepError(RuntimeError):
 class ReplayRefusedError(RunStepError):
     """The target warehouse already holds runs of the group at or after the replay's start:
     replay never undoes applied runs."""
-
-
-def _ours(exc: BaseException) -> bool:
-    """Our typed errors carry `transient` (and a fix line): one line for them, a traceback for bugs."""
-    return hasattr(exc, "transient")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -108,6 +105,10 @@ def run_group(
         wanted = pipeline.dealers_in_run(batch, list(dealers) or None)
         if not wanted:
             continue
+        if client is None:
+            from dealer_feed.airflow_edge.hooks import opentrack_client
+
+            client = _step("extract_validate", lambda: opentrack_client(cfg.connections.opentrack))
         try:
             statuses = pipeline.extract_validate_batch(ctx, batch, list(dealers) or None, engine, client)
         except pipeline.DealerStepError as exc:
@@ -135,8 +136,8 @@ def _step(step: str, call: Callable[[], Any]) -> Any:
     try:
         return call()
     except Exception as exc:
-        if _ours(exc):
-            raise RunStepError(step, _first_line(exc), getattr(exc, "fix", "")) from exc
+        if isinstance(exc, DealerFeedError):  # ours: one line with its fix; a bug keeps its traceback
+            raise RunStepError(step, _first_line(exc), exc.fix) from exc
         raise
 
 

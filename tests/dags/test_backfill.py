@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dealer_feed.demo import connection_env, group_dag
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from dealer_feed_tools.demo import connection_env, group_dag
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
 from support import table_hashes
 
 DAYS = [datetime(2026, 11, 20, 6, tzinfo=timezone.utc) + timedelta(days=n) for n in range(3)]

@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 import pgserver
 from airflow_services import Metadata, Services, airflow_env
-from dealer_feed.demo import connection_env
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import load_world
+from dealer_feed_tools.demo import connection_env
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import load_world
 from support import ROOT, free_port
 
 pytestmark = pytest.mark.slow

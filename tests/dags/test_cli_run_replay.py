@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from support import ROOT, TABLES, table_hashes
-from dealer_feed.demo import connection_env, group_dag
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import load_world
+from dealer_feed_tools.demo import connection_env, group_dag
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import load_world
 
 WORLD = ROOT / "include" / "simulator" / "demo_world.yaml"
 DAY1 = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)

@@ -25,7 +25,7 @@ def _rows(url: str, sql: str, **params) -> list[tuple]:
 
 
 def test_clearing_a_fixed_dealer_applies_it_to_its_run(demo_run, monkeypatch):
-    from dealer_feed.demo import connection_env
+    from dealer_feed_tools.demo import connection_env
 
     env = connection_env(demo_run.sim.url, "dealer-feed-vendor", OT_PASSWORD, demo_run.warehouse)
     conn = json.loads(env["AIRFLOW_CONN_OPENTRACK_DEFAULT"]) | {"extra": {"max_attempts": 1}}

@@ -26,7 +26,7 @@ from support import ROOT
 
 STUB = '''"""Airflow DAG of dealer group `{group}`."""
 
-from dealer_feed.dag_factory import build_dag
+from dealer_feed.airflow_edge.dag_factory import build_dag
 
 dag = build_dag("{group}")
 '''
@@ -155,7 +155,7 @@ def test_schedule_retries_timeouts_and_ordering():
 
 
 def test_consumer_dag_is_scheduled_on_the_demo_asset():
-    from dealer_feed.dag_factory import warehouse_asset
+    from dealer_feed.airflow_edge.dag_factory import warehouse_asset
 
     dag = _bag().dags["analyst_refresh_demo"]
     assert list(dag.timetable.asset_condition.objects) == [warehouse_asset("demo")]
@@ -203,7 +203,7 @@ class _TI:
 def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
     from airflow.sdk.exceptions import AirflowFailException
 
-    from dealer_feed import alerts
+    from dealer_feed.airflow_edge import alerts
     from dealer_feed.opentrack.errors import AccessNotGrantedError
     from dealer_feed.pipeline import DealerStepError
 
@@ -214,13 +214,13 @@ def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
                                   operation="VehicleInventory",
                                   fix="the dealership must add the Vehicle method for this vendor under Data Exchange > OpenTrack")
     step = DealerStepError(f"1 of 1 dealer(s) in this batch failed.\n- ZE_ZE8 vehicles: {grant}",
-                           dealers=["ZE_ZE8"], fix=alerts.fix_line(str(grant)))
+                           dealers=["ZE_ZE8"], fix=grant.fix)
     try:
         raise AirflowFailException(str(step)) from step
     except AirflowFailException as exc:
         wrapped = exc
 
-    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+    with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         alerts.on_task_failure({"ti": _TI(), "run_id": _TI.run_id, "exception": wrapped})
 
     [line] = [r.getMessage() for r in caplog.records if "[dealer-feed] FAILED" in r.getMessage()]
@@ -237,16 +237,16 @@ def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
 
 
 def test_alert_without_webhook_only_logs_and_never_raises(monkeypatch, caplog):
-    from dealer_feed import alerts
+    from dealer_feed.airflow_edge import alerts
     from dealer_feed.validation.guards import EmptyFeedError
 
     monkeypatch.delenv("AIRFLOW_CONN_DEALER_FEED_ALERTS", raising=False)
-    error = EmptyFeedError("vehicles batch of dealer ZE_ZE7 is empty. If the dealer really has no vehicles now, "
-                           "trigger the run again with run parameter force_guards=true.", dealer_id="ZE_ZE7",
-                           dataset="vehicles")
+    error = EmptyFeedError("vehicles batch of dealer ZE_ZE7 is empty.", dealer_id="ZE_ZE7", dataset="vehicles",
+                           fix="If the dealer really has no vehicles now, trigger the run again with run parameter "
+                               "force_guards=true.")
     ti = _TI()
     ti.task_id, ti.map_index, ti.rendered_map_index = "transform", -1, None
-    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+    with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         alerts.on_task_failure({"ti": ti, "run_id": ti.run_id, "exception": error})
         alerts.on_task_failure({"ti": ti, "run_id": ti.run_id, "exception": None})  # e.g. killed by timeout
     lines = [r.getMessage() for r in caplog.records if "[dealer-feed] FAILED" in r.getMessage()]
@@ -257,13 +257,26 @@ def test_alert_without_webhook_only_logs_and_never_raises(monkeypatch, caplog):
     assert "Fix: see the task log; docs/RUNBOOK.md" in lines[1]
 
 
-def test_webhook_url_from_http_connection_parts():
-    from dealer_feed.alerts import _webhook_url
+def test_webhook_from_http_connection_parts_through_the_http_provider(monkeypatch):
+    """host + schema/port + extra endpoint, as the http provider's HttpHook builds the URL."""
+    from dealer_feed.airflow_edge import alerts
 
-    class Conn:
-        host, schema, port, extra_dejson = "alerts.example.com", "https", 8443, {"endpoint": "/hooks/abc"}
-
-    assert _webhook_url(Conn()) == "https://alerts.example.com:8443/hooks/abc"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Hook.received = []
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_DEALER_FEED_ALERTS", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "schema": "http", "port": server.server_address[1],
+             "login": "bot", "password": "pw", "extra": {"endpoint": "/hooks/abc"}}))
+        alert = alerts.Alert(group="demo", dag_id="dealer_feed_demo", run_id="r", task_id="load", map_index=-1,
+                             rendered_map_index=None, try_number=1, tries_allowed=4)
+        assert alerts.post_webhook(alert) is True
+    finally:
+        server.shutdown()
+    [posted] = _Hook.received
+    assert posted["path"] == "/hooks/abc" and posted["auth"].startswith("Basic ")
+    assert posted["body"]["text"] == alert.text
 
 
 # --------------------------------------------------------------------------- with the pipeline (dag.test)
@@ -312,11 +325,11 @@ def demo_run(request, tmp_path, monkeypatch, airflow_db):
     """The demo DAG against a fresh simulator and warehouse, driven with dag.test(); a test may
     edit the demo world's text (indirect parameter: a function str -> str)."""
 
-    from dealer_feed.demo import connection_env, group_dag
-    from dealer_feed.simulator.server import start_background
+    from dealer_feed_tools.demo import connection_env, group_dag
+    from dealer_feed_tools.simulator.server import start_background
 
     world = tmp_path / "world.yaml"
-    from dealer_feed.simulator.world import DEMO_WORLD
+    from dealer_feed_tools.simulator.world import DEMO_WORLD
 
     edit = getattr(request, "param", None) or (lambda text: text)
     world.write_text(edit(DEMO_WORLD.read_text().replace("password: demo-secret", f"password: {OT_PASSWORD}")))
@@ -400,7 +413,7 @@ def test_clear_and_rerun_every_task_keeps_the_warehouse(demo_run):
 
 
 def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monkeypatch, caplog):
-    from dealer_feed.demo import connection_env
+    from dealer_feed_tools.demo import connection_env
 
     # transient: OpenTrack answers 503 once for ZE_ZE8; the client does not retry (max_attempts 1),
     # so the task's first try fails and Airflow's retry succeeds
@@ -421,7 +434,7 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     # permanent: wrong password -> AuthenticationError -> every batch fails on its first try
     # (on T2: T1's raw files exist and a rerun of T1 reuses them without calling OpenTrack)
     monkeypatch.setenv("AIRFLOW_CONN_OPENTRACK_DEFAULT", json.dumps(conn | {"password": "wrong-password"}))
-    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+    with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         dr = demo_run.test(T2)
     tis = _tis(dr)
     alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage() and "task=extract_validate" in r.getMessage()]
@@ -437,14 +450,14 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
 
 def test_alert_of_the_last_try_counts_tries_like_airflow(demo_run, monkeypatch, caplog):
     """A fault that outlasts every retry: the alert of the last try says `try=4/4` (was `try=4/3`)."""
-    from dealer_feed.demo import connection_env
+    from dealer_feed_tools.demo import connection_env
 
     env = connection_env(demo_run.sim.url, "dealer-feed-vendor", OT_PASSWORD, demo_run.warehouse)
     conn = json.loads(env["AIRFLOW_CONN_OPENTRACK_DEFAULT"]) | {"extra": {"max_attempts": 1}}
     monkeypatch.setenv("AIRFLOW_CONN_OPENTRACK_DEFAULT", json.dumps(conn))
     demo_run.sim.add_fault("http_503", dealer="ZE_ZE8", method="Vehicle")
     retries = demo_run.dag.task_dict["extract_validate"].retries
-    with caplog.at_level("ERROR", logger="dealer_feed.alerts"):
+    with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         dr = demo_run.test(T1)
     tis = _tis(dr)
     assert tis[("extract_validate", 1)] == ("failed", retries + 1), tis
@@ -513,7 +526,7 @@ def test_empty_first_feed_is_a_notice_alert_not_silence(demo_run, webhook, caplo
     and POSTed like a failure alert, and the summary lists it."""
     import json
 
-    with caplog.at_level("WARNING", logger="dealer_feed.alerts"):
+    with caplog.at_level("WARNING", logger="dealer_feed.airflow_edge.alerts"):
         assert str(demo_run.test(T1).state) == "success"
     [line] = [r.getMessage() for r in caplog.records if "[dealer-feed] NOTICE" in r.getMessage()]
     assert "task=transform" in line and "dealer=ZE_ZE8" in line and "EmptyFirstFeed" in line

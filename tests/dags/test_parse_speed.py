@@ -28,9 +28,9 @@ from airflow.sdk import DAG
 dag = DAG("empty_yardstick", schedule=None)
 '''
 
-STUB = '''"""Airflow DAG of dealer group `{group}` (built by dealer_feed.dag_factory)."""
+STUB = '''"""Airflow DAG of dealer group `{group}` (built by dealer_feed.airflow_edge.dag_factory)."""
 
-from dealer_feed.dag_factory import build_dag
+from dealer_feed.airflow_edge.dag_factory import build_dag
 
 dag = build_dag("{group}")
 '''

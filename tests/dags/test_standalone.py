@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from airflow_services import Metadata, Services
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from support import ROOT, free_port, table_hashes
 
 pytestmark = pytest.mark.slow

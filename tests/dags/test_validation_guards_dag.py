@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from dealer_feed.demo import connection_env, group_dag
-from dealer_feed.landing import run_key
-from dealer_feed.simulator import start_background
+from dealer_feed_tools.demo import connection_env, group_dag
+from dealer_feed.contract.identity import run_key
+from dealer_feed_tools.simulator import start_background
 
 DAY1 = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)
 DAY2 = DAY1 + timedelta(days=1)
@@ -64,7 +64,7 @@ def write_world_and_group(tmp: Path) -> tuple[Path, Path]:
     (tmp / "world.yaml").write_text(yaml.safe_dump(world))
     (tmp / "groups" / f"{GROUP}.yaml").write_text(yaml.safe_dump(group))
     (tmp / "dags" / f"dealer_feed_{GROUP}.py").write_text(
-        '"""Airflow DAG of test group guards."""\nfrom dealer_feed.dag_factory import build_dag\n\ndag = build_dag("guards")\n'
+        '"""Airflow DAG of test group guards."""\nfrom dealer_feed.airflow_edge.dag_factory import build_dag\n\ndag = build_dag("guards")\n'
     )
     return tmp / "world.yaml", tmp / "dags"
 

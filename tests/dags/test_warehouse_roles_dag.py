@@ -23,8 +23,8 @@ from fit_world import DAY1, GROUP, PASSWORD, expected_loaded, expected_quarantin
 
 import pgserver
 from dealer_feed import cli
-from dealer_feed.demo import connection_env, group_dag
-from dealer_feed.simulator import start_background
+from dealer_feed_tools.demo import connection_env, group_dag
+from dealer_feed_tools.simulator import start_background
 
 DATABASE, OWNER, LOADER, ANALYST = "fit_roles_dag", "fit_owner", "fit_loader", "fit_analyst"
 ANALYST_VIEWS = ("v_open_service_requests_by_age", "v_auto_closes_per_day", "v_stock_client_changes", "v_feed_churn",
@@ -150,7 +150,7 @@ def test_a_data_error_in_the_load_fails_at_once_and_the_watcher_says_nothing_loa
     with engine.begin() as conn:  # validation (the DDL files) allows 64; the database now takes 3
         conn.exec_driver_sql("ALTER TABLE feed_vehicles ALTER COLUMN make TYPE VARCHAR(3) USING left(make, 3)")
     engine.dispose()
-    with caplog.at_level(logging.ERROR, logger="dealer_feed.alerts"):
+    with caplog.at_level(logging.ERROR, logger="dealer_feed.airflow_edge.alerts"):
         dr, tis = as_loader(DAY1 + timedelta(days=1))
     assert str(dr.state) == "failed", tis
     assert tis[("load", -1)] == ("failed", 1), tis  # permanent: not retried

@@ -21,10 +21,10 @@ import pytest
 import sqlalchemy as sa
 
 from dealer_feed.config import GroupConfig
-from dealer_feed.landing import run_id
+from dealer_feed.contract.identity import run_id
 from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed.pipeline import DealerStepError, RunContext, extract_and_validate, load, transform
-from dealer_feed.simulator import World, start_background
+from dealer_feed_tools.simulator import World, start_background
 from dealer_feed.warehouse import reads
 from dealer_feed.warehouse.migrations import apply as migrate
 

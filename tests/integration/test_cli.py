@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from support import ROOT
-from dealer_feed import processes
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import load_world
+from dealer_feed_tools import processes
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import load_world
 
 WORLD = ROOT / "include" / "simulator" / "demo_world.yaml"
 

@@ -35,7 +35,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from dealer_feed.alerts import fix_line
 from dealer_feed.config import find_group
 from dealer_feed.landing import read_json
 from dealer_feed.opentrack.client import OpenTrackClient
@@ -48,8 +47,8 @@ from dealer_feed.opentrack.errors import (
 )
 from dealer_feed.pipeline import RunContext
 from dealer_feed.runner import RunOutcome, run_group
-from dealer_feed.simulator import SimulatorHandle, start_background
-from dealer_feed.simulator.world import DEMO_WORLD, FaultKind, load_world
+from dealer_feed_tools.simulator import SimulatorHandle, start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, FaultKind, load_world
 from dealer_feed.warehouse import make_engine
 from dealer_feed.warehouse.reads import BUSINESS_TABLES, read_frame, table_hash
 import reliability
@@ -270,7 +269,7 @@ def test_fault_on_one_dealer(row: Row, sim: SimulatorHandle, clean: Warehouse, r
             record["error"] = type(error).__name__
             assert error.dealer_id == DEALER and error.attempts == row.calls
             status = wh.status(DEALER)
-            assert status["status"] == "failed" and fix_line(status["error"]) == error.fix
+            assert status["status"] == "failed" and status["fix"] == error.fix
             assert DEALER in status["error"] and "Fix:" in status["error"]
             assert outcome.load["status"] == "applied"
             assert wh.rows("SELECT status FROM etl_runs") == [("partial",)]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
 from run_steps import Steps
 
 RUN = "20261120T060000Z"

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
 from run_steps import BUSINESS, Steps
 
 DEALER = "ZE_ZE8"

@@ -1,4 +1,4 @@
-"""Every process a test starts ends with it (issue 16): dealer_feed.processes stops whole
+"""Every process a test starts ends with it (issue 16): dealer_feed_tools.processes stops whole
 trees, the fixtures' harness leaves nothing after a failing test, SIGTERM or SIGKILL to
 pytest, the session-end check in tests/conftest.py fails a run that leaks, naming the
 process, and a program under processes.guarded() (bench, dealer-feed airflow / demo)
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from support import ROOT
 
 TREE = '''
@@ -192,7 +192,7 @@ def test_the_reaper_stops_the_tree_when_pytest_is_killed_outright(tmp_path):
 
 GUARDED = """
 import subprocess, sys, time
-from dealer_feed import processes
+from dealer_feed_tools import processes
 
 with processes.guarded("program"):  # as bench/*.py, dealer-feed airflow and dealer-feed demo do
     subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2], "polite", "stays"], start_new_session=True)

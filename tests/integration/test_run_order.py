@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
 from run_steps import Steps
 
 

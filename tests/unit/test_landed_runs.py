@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from dealer_feed.landing import dealer_run_dir, group_run_dir, landed_run_times, parse_run_key, run_key
+from dealer_feed.landing import dealer_run_dir, group_run_dir, landed_run_times
+from dealer_feed.contract.identity import parse_run_key, run_key
 
 T1 = datetime(2026, 11, 23, 6, tzinfo=timezone.utc)
 T2 = T1 + timedelta(days=1)

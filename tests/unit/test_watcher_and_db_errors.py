@@ -7,7 +7,7 @@ import sqlite3
 import psycopg
 import pytest
 
-from dealer_feed.alerts import watcher_message
+from dealer_feed.airflow_edge.alerts import watcher_message
 from dealer_feed.warehouse.errors import (
     WarehouseDataError,
     WarehousePermissionError,

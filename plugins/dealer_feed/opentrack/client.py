@@ -34,7 +34,7 @@ from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_before_delay
 from tenacity.wait import wait_exponential_jitter
 
-from dealer_feed.landing import as_utc
+from dealer_feed.contract.identity import as_utc, dealer_id
 from dealer_feed.opentrack import envelope
 from dealer_feed.opentrack.errors import (
     GRANT_FIX,
@@ -205,13 +205,6 @@ class _Secret:
     __str__ = __repr__
 
 
-def as_utc_datetime(as_of: date | datetime) -> datetime:
-    """A run's time as an aware UTC datetime (a date means its midnight UTC)."""
-    if isinstance(as_of, datetime):
-        return as_utc(as_of)
-    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=timezone.utc)
-
-
 class OpenTrackClient:
     """Calls OpenTrack for one vendor account. Thread-safe; close() (or `with`) releases the session.
 
@@ -283,7 +276,7 @@ class OpenTrackClient:
         ToDateInInventory carries the run time: the simulator serves the lot as it stood on
         that UTC date (docs/OPENTRACK.md); the real service returns its current inventory.
         """
-        moment = as_utc_datetime(as_of)
+        moment = as_utc(as_of)
         params = {"LookupParms": {"ToDateInInventory": envelope.request_date_time(moment)}}
         parsed = self._call(VEHICLE_INVENTORY, dealer, moment, params)
         return with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
@@ -294,14 +287,14 @@ class OpenTrackClient:
         if not vin and not stock_number:
             raise ValueError("vehicle_lookup needs vin or stock_number")
         params = {"VIN": vin, "StockNumber": stock_number}
-        parsed = self._call(VEHICLE_LOOKUP, dealer, as_utc_datetime(as_of), params)
+        parsed = self._call(VEHICLE_LOOKUP, dealer, as_utc(as_of), params)
         return with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
 
     def parts_inventory(self, dealer: DealerRef, make_code: str, as_of: date | datetime, *,
                         part_number: str | None = None) -> pa.Table:
         """Parts in inventory for one make code: dealer_id, make_code, then PARTS_COLUMNS."""
         params = {"InventoryParms": {"Manufacturer": make_code, "PartNumber": part_number}}
-        parsed = self._call(PARTS_INVENTORY, dealer, as_utc_datetime(as_of), params)
+        parsed = self._call(PARTS_INVENTORY, dealer, as_utc(as_of), params)
         return with_unknown_fields(_prepend(parsed.table, dealer_id=_dealer_id(dealer), make_code=make_code),
                              parsed.unknown_fields)
 
@@ -318,7 +311,7 @@ class OpenTrackClient:
                                       ) -> tuple[pa.Table, pa.Table]:
         """Open repair orders (as open_repair_orders) and their lines from the same answer:
         dealer_id, repair_order_number, then REPAIR_ORDER_LINE_COLUMNS (one row per Details line)."""
-        moment = as_utc_datetime(as_of)
+        moment = as_utc(as_of)
         params = {"LookupParms": {"VIN": vin, "CreatedDateTimeEnd": envelope.request_date_time(moment)}}
         parsed = self._call(OPEN_REPAIR_ORDERS, dealer, moment, params)
         orders = with_unknown_fields(_with_row_dealer_ids(parsed.table, dealer), parsed.unknown_fields)
@@ -327,14 +320,14 @@ class OpenTrackClient:
 
     def customer_lookup(self, dealer: DealerRef, customer_number: str, as_of: date | datetime) -> pa.Table:
         """One customer (zero rows if unknown): dealer_id, then CUSTOMER_COLUMNS."""
-        parsed = self._call(CUSTOMER_LOOKUP, dealer, as_utc_datetime(as_of), {"CustomerNumber": customer_number})
+        parsed = self._call(CUSTOMER_LOOKUP, dealer, as_utc(as_of), {"CustomerNumber": customer_number})
         return with_unknown_fields(_prepend(parsed.table, dealer_id=_dealer_id(dealer)), parsed.unknown_fields)
 
     def check_access(self, dealer: DealerRef, method: str, as_of: date | datetime, *, make_code: str | None = None
                      ) -> AccessWindow | None:
         """Probe one method with a cheap call (a lookup that matches nothing); returns the grant
         window the service reported (None if it reports none). Raises the typed error otherwise."""
-        moment = as_utc_datetime(as_of)
+        moment = as_utc(as_of)
         probes: dict[str, tuple[Operation, dict[str, Any]]] = {
             "Vehicle": (VEHICLE_LOOKUP, {"VIN": "00000000000000000"}),
             "Customer": (CUSTOMER_LOOKUP, {"CustomerNumber": "0"}),
@@ -529,7 +522,7 @@ def _seconds(text: str | None) -> float | None:
 
 
 def _dealer_id(dealer: DealerRef) -> str:
-    return f"{dealer.enterprise_code}_{dealer.company_number}"
+    return dealer_id(dealer.enterprise_code, dealer.company_number)
 
 
 def with_unknown_fields(table: pa.Table, counts: Mapping[str, int]) -> pa.Table:

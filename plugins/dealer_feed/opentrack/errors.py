@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import date
 from typing import ClassVar, Protocol
 
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import dealer_id
+
 
 class DealerRef(Protocol):
     """What an error needs to name a dealer (config.Dealer satisfies it)."""
@@ -25,7 +28,7 @@ GRANT_FIX = ("the dealership must add the {method} method for this vendor under 
              "with Access Begins on or before {run_date}")
 
 
-class OpenTrackError(Exception):
+class OpenTrackError(DealerFeedError):
     """Base class. Attributes: dealer_id, enterprise_code, company_number, server_name,
     method, operation, code (service error code, if any), fix, attempts, transient."""
 
@@ -55,7 +58,7 @@ class OpenTrackError(Exception):
 
     @property
     def dealer_id(self) -> str | None:
-        return f"{self.enterprise_code}_{self.company_number}" if self.enterprise_code else None
+        return dealer_id(self.enterprise_code, self.company_number) if self.enterprise_code else None
 
     def __str__(self) -> str:
         subject = f"OpenTrack {self.operation or 'call'}"

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from dealer_feed.config import METHOD_OF_DATASET, Dealer, GroupConfig
-from dealer_feed.opentrack.client import OpenTrackClient, as_utc_datetime
+from dealer_feed.contract.identity import as_utc
+from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed.opentrack.errors import (
     AccessNotGrantedError,
     AuthenticationError,
@@ -69,7 +70,7 @@ def _probe(client: OpenTrackClient, dealer: Dealer, method: str, as_of: datetime
 def check_dealer_method(client: OpenTrackClient, dealer: Dealer, method: str, datasets: tuple[str, ...],
                         as_of: date | datetime) -> CheckRow:
     """Probe one method of one dealer and describe the outcome as a CheckRow."""
-    moment = as_utc_datetime(as_of)
+    moment = as_utc(as_of)
     row = dict(dealer_id=dealer.dealer_id, server_name=dealer.server_name, method=method, datasets=datasets)
     try:
         window = _probe(client, dealer, method, moment)

@@ -24,9 +24,9 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from dealer_feed.config import AutoClose
+from dealer_feed.contract.identity import VIN_REGEX
 from dealer_feed.rules.frames import CLOSED, STR, arrow_of, positions_in
 from dealer_feed.rules.ignore import DAY_US, NO_TIME, as_us
-from dealer_feed.validation.suites import VIN_REGEX
 
 AUTO_CLOSE_IMMEDIATELY = "auto_close_immediately"
 AUTO_CLOSE_AFTER_N_DAYS = "auto_close_after_n_days"

@@ -13,12 +13,12 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow.compute as pc
 
-from dealer_feed.landing import run_key
+from dealer_feed.contract.identity import sr_id_suffix
 from dealer_feed.rules.frames import ACTIVE, SR_OUT_COLUMNS, STR, TS, arrow_of, positions_in
 
 
 def _id_suffix(T: pd.Timestamp) -> str:
-    return f":{run_key(T.to_pydatetime())}"
+    return sr_id_suffix(T.to_pydatetime())
 
 
 def new_sr_ids(group: str, vin: pd.Series, T: pd.Timestamp) -> pd.Series:

@@ -19,8 +19,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from dealer_feed.landing import as_utc
-
 STR = "str"
 """String dtype of every text column (pandas 3 default: Arrow-backed, NaN for missing)."""
 TS = "datetime64[us, UTC]"
@@ -83,8 +81,10 @@ def empty_events() -> pd.DataFrame:
 
 # ----------------------------------------------------------------- coercion
 def utc_timestamp(moment: datetime | pd.Timestamp) -> pd.Timestamp:
-    """A logical time as a pandas Timestamp in UTC, microsecond unit (naive = UTC)."""
-    return pd.Timestamp(as_utc(pd.Timestamp(moment).to_pydatetime())).as_unit("us")
+    """The engine's feed time as a pandas Timestamp in UTC, microsecond unit. compute_changes is
+    a public entry of its own (rule tests call it), so a naive time is taken as UTC here."""
+    ts = pd.Timestamp(moment)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).as_unit("us")
 
 
 def utc_column(s: pd.Series, text_format: str = "mixed") -> pd.Series:

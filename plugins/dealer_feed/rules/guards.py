@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.config import FORCE_PARAM
 from dealer_feed.rules.frames import ACTIVE
 
@@ -27,11 +28,12 @@ class DealerCloseCount:
         return self.would_close / self.active if self.active else 0.0
 
 
-class MassCloseError(RuntimeError):
-    """The run would auto-close too many of some dealers' active SRs; nothing was loaded."""
+class MassCloseError(DealerFeedError):
+    """The run would auto-close too many of some dealers' active SRs; nothing was loaded.
+    Permanent: fix the feed, or rerun with force_guards (Airflow fails at once)."""
 
-    transient = False
-    """Retrying cannot help: fix the feed, or rerun with force_guards (Airflow fails at once)."""
+    fix = (f"check the dealer's raw feed and `dealer-feed check GROUP`; if the vehicles really left, rerun with "
+           f"run parameter {FORCE_PARAM}=true")
 
     def __init__(self, message: str, *, breaches: tuple[DealerCloseCount, ...], max_close_fraction: float) -> None:
         super().__init__(message)

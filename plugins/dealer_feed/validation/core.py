@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
-from dealer_feed.landing import as_utc, run_id
+from dealer_feed.contract.identity import run_id
 from dealer_feed.opentrack.parse import REPLACEMENT_CHARACTER
 from dealer_feed.opentrack.values import (
     DATE_TIME_COLUMNS,
@@ -387,7 +387,7 @@ def _validate(
     """Validate `tables` by `plan`. `runner` replaces GX (benchmark baseline); `timings`
     receives seconds per phase (benchmark)."""
     clock = _Clock(timings)
-    T = as_utc(logical_time)
+    T = logical_time
     this_run = run_id(group.group, T)
     unknown = [d for d in tables if d not in group.dealer_ids]
     if unknown:
@@ -539,7 +539,7 @@ def validate_vehicle_batches(
     the rule counts. Model years are checked against `logical_time`'s year + 2.
     """
     tables = {d: _as_table(t) for d, t in raw_by_dealer.items()}
-    plan = _vehicle_plan(group, as_utc(logical_time).year)
+    plan = _vehicle_plan(group, logical_time.year)
     return _validate(plan, tables, group, logical_time)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.config import FORCE_PARAM
 
 if TYPE_CHECKING:
@@ -22,11 +23,12 @@ if TYPE_CHECKING:
 TOP_RULES = 5
 
 
-class BatchGuardError(RuntimeError):
-    """A batch guard failed; the message says why and how to proceed."""
+class BatchGuardError(DealerFeedError):
+    """A batch guard failed; the message says why, `fix` how to proceed. Permanent."""
 
-    def __init__(self, message: str, *, dealer_id: str, dataset: str) -> None:
+    def __init__(self, message: str, *, dealer_id: str, dataset: str, fix: str) -> None:
         super().__init__(message)
+        self.fix = fix
         self.dealer_id = dealer_id
         self.dataset = dataset
 
@@ -75,17 +77,21 @@ def check_batch_guards(
                 f"--conf '{{\"{FORCE_PARAM}\": true}}'`).",
                 dealer_id=v.dealer_id,
                 dataset=v.dataset,
+                fix=f"check the extract log and `dealer-feed check {v.group}`; if the dealer really has no vehicles "
+                    f"now, trigger the run with run parameter {FORCE_PARAM}=true",
             )
         return
     if v.bad_fraction > max_bad_fraction:
         top = ", ".join(f"{rule} {n:,}" for rule, n in v.broken_rules()[:TOP_RULES])
+        fix = (f"correct the data in the DMS (or the extractor, if every row breaks the same rule), then clear the "
+               f"task; if these rows are expected, raise thresholds.max_bad_fraction in the group config; to load "
+               f"the {v.good_rows:,} good rows of this run anyway, trigger the run with run parameter "
+               f"{FORCE_PARAM}=true.")
         raise BadBatchError(
             f"{where}: {v.quarantined:,} of {v.rows:,} rows failed validation ({_pct(v.bad_fraction)}), above "
             f"the limit max_bad_fraction={_pct(max_bad_fraction)}; nothing was loaded. "
-            f"Top broken rules: {top}.{see} Fix: correct the data in the DMS (or the extractor, if every row "
-            f"breaks the same rule), then clear the task; if these rows are expected, raise "
-            f"thresholds.max_bad_fraction in the group config; to load the {v.good_rows:,} good rows of this run "
-            f"anyway, trigger the run with run parameter {FORCE_PARAM}=true.",
+            f"Top broken rules: {top}.{see} Fix: {fix}",
             dealer_id=v.dealer_id,
             dataset=v.dataset,
+            fix=fix,
         )

@@ -21,10 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from dealer_feed.contract.identity import VIN_REGEX
 from dealer_feed.opentrack.values import DATE_TIME_COLUMNS
-
-VIN_REGEX = r"^[A-HJ-NPR-Z0-9]{17}$"
-"""17 characters, capitals and digits, no I, O or Q (ISO 3779)."""
 
 MIN_MODEL_YEAR = 1900
 MODEL_YEARS_AHEAD = 2

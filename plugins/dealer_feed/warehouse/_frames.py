@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
 
-from dealer_feed.landing import as_utc
 
 Spec = Sequence[tuple[str, str]]
 
@@ -28,7 +27,9 @@ def ts_param(conn: Connection, moment: datetime | None) -> Any:
     """A timestamp as a bind parameter for this dialect."""
     if moment is None:
         return None
-    naive = as_utc(moment).replace(tzinfo=None)
+    if moment.utcoffset() != timedelta(0):
+        raise ValueError(f"{moment!r} is not an aware UTC time (contract.identity.as_utc normalises where times enter)")
+    naive = moment.replace(tzinfo=None)
     return naive.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else naive
 
 

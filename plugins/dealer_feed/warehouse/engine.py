@@ -1,4 +1,4 @@
-"""Warehouse connection handling: Airflow Connection -> SQLAlchemy URL -> Engine.
+"""The warehouse Engine for a SQLAlchemy URL (airflow_edge.hooks gets the URL from an Airflow connection).
 
 The embedded default is a SQLite file. Every SQLite connection gets, from a `connect`
 event listener: WAL journal (readers never block the writer), a busy timeout (a second
@@ -36,36 +36,6 @@ def safe_url(url: str | URL) -> str:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL: show nothing of it
         return "<unparsable URL>"
-
-
-def url_from_connection(conn: Any) -> URL:
-    """SQLAlchemy URL of an Airflow Connection (or anything with the same attributes).
-
-    - extra `sqlalchemy_url` wins (any dialect);
-    - conn_type `sqlite`: host is the database file path;
-    - conn_type `postgres`/`postgresql`: postgresql+psycopg://login:password@host:port/schema.
-    """
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else dict(getattr(conn, "extra", None) or {})
-    if extra.get("sqlalchemy_url"):
-        return make_url(extra["sqlalchemy_url"])
-    conn_type = (conn.conn_type or "").lower()
-    if conn_type == "sqlite":
-        if not conn.host:
-            raise WarehouseError(f"connection {conn.conn_id!r}: conn_type sqlite needs host = the database file path")
-        return URL.create("sqlite", database=conn.host)
-    if conn_type in _POSTGRES_TYPES:
-        return URL.create(
-            "postgresql+psycopg",
-            username=conn.login or None,
-            password=conn.password or None,
-            host=conn.host or None,
-            port=conn.port or None,
-            database=conn.schema or None,
-        )
-    raise WarehouseError(
-        f"connection {getattr(conn, 'conn_id', '?')!r}: conn_type {conn.conn_type!r} is not a warehouse type; "
-        "use sqlite (host = file path), postgres, or an extra {\"sqlalchemy_url\": ...}"
-    )
 
 
 def _normalise(url: URL) -> URL:
@@ -137,20 +107,6 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
         raise WarehouseError(f"unsupported warehouse dialect in {safe_url(url)}: use sqlite or postgresql")
     log.debug("warehouse engine for %s", safe_url(url))
     return engine
-
-
-def engine_from_connection(conn_id: str) -> Engine:
-    """Engine for the Airflow connection `conn_id` (Airflow imported lazily)."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
-        raise WarehouseError(
-            f"no Airflow connection {conn_id!r} for the warehouse ({type(exc).__name__}); create it, e.g. "
-            f"AIRFLOW_CONN_{conn_id.upper()}='{{\"conn_type\": \"sqlite\", \"host\": \"/path/warehouse.db\"}}'"
-        ) from None
-    return make_engine(url_from_connection(conn))
 
 
 def is_sqlite(bind: Engine | Connection) -> bool:

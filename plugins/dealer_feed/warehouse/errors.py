@@ -13,8 +13,10 @@ import re
 
 from sqlalchemy.exc import DBAPIError
 
+from dealer_feed.contract.errors import DealerFeedError
 
-class WarehouseError(RuntimeError):
+
+class WarehouseError(DealerFeedError):
     """An expected warehouse failure: bad URL, not migrated, run refused. The message says what to do."""
 
     transient = False

@@ -43,7 +43,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
-from dealer_feed.landing import as_utc, run_id
+from dealer_feed.contract.identity import as_utc, run_id
 from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import (
@@ -165,7 +165,7 @@ class RunToLoad:
 
     @property
     def T(self) -> datetime:  # noqa: N802 - the spec's name
-        return as_utc(self.logical_time)
+        return self.logical_time
 
     @property
     def run_id(self) -> str:
@@ -202,7 +202,7 @@ def group_lock_key(group: str) -> int:
 
 
 def _parse_ts(value: Any) -> datetime:
-    """A stored timestamp (text on SQLite, naive UTC on PostgreSQL) as aware UTC."""
+    """A stored timestamp (text on SQLite, naive UTC on PostgreSQL) as aware UTC: it enters here."""
     return as_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from dealer_feed.landing import as_utc, run_id
+from dealer_feed.contract.identity import run_id
 from dealer_feed.rules.frames import SR_COLUMNS, SR_TIMESTAMPS, utc_column
 from dealer_feed.warehouse._frames import ts_param
 from dealer_feed.warehouse.load import (
@@ -44,7 +44,7 @@ def read_relevant_srs(engine: Engine, group: str, logical_time: datetime, max_ig
 
     Columns SR_COLUMNS; strings as pandas `str`; timestamps datetime64[us, UTC]; sorted by sr_id.
     """
-    T = as_utc(logical_time)
+    T = logical_time
     since = T - timedelta(days=max_ignore_days)
     with engine.connect() as conn:
         params = {"g": group, "since": ts_param(conn, since), "t": ts_param(conn, T)}
@@ -76,7 +76,7 @@ def previous_good_rows(
                 AND d2.dataset = 'vehicles' AND d2.status = 'ok' AND d2.logical_time < :before)
     """).bindparams(bindparam("ids", expanding=True))
     with missing_tables_as_not_migrated(engine), engine.connect() as conn:
-        rows = conn.execute(query, {"g": group, "ids": ids, "before": ts_param(conn, as_utc(before))}).all()
+        rows = conn.execute(query, {"g": group, "ids": ids, "before": ts_param(conn, before)}).all()
     for dealer_id, good in rows:
         result[dealer_id] = int(good)
     return result

@@ -8,7 +8,7 @@ import pytest
 from ot_support import PASSWORD, USERNAME, WORLD
 
 from dealer_feed.opentrack.client import OpenTrackClient
-from dealer_feed.simulator import SimulatorHandle, World, start_background
+from dealer_feed_tools.simulator import SimulatorHandle, World, start_background
 
 
 @pytest.fixture(scope="module")

@@ -181,7 +181,7 @@ def test_forbidden_bytes_in_one_value_cost_that_value_only_and_are_not_retried(c
 
 
 def test_inject_bytes_finds_a_tag_cut_between_chunks():
-    from dealer_feed.simulator.faults import inject_bytes
+    from dealer_feed_tools.simulator.faults import inject_bytes
 
     doc = b"<a><Model>X</Model><Model>Y</Model></a>"
     for size in range(1, len(doc) + 1):

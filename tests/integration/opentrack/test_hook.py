@@ -8,7 +8,7 @@ import pytest
 import requests
 from ot_support import PASSWORD, RUN, USERNAME, dealer
 
-from dealer_feed.opentrack.hook import OpenTrackHook, base_url
+from dealer_feed.airflow_edge.hooks import OpenTrackHook, base_url
 
 
 @pytest.fixture

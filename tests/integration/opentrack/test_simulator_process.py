@@ -1,4 +1,4 @@
-"""`python -m dealer_feed.simulator` serves until interrupted and prints its URL first."""
+"""`python -m dealer_feed_tools.simulator` serves until interrupted and prints its URL first."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ot_support import RUN
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from dealer_feed.config import load_group
 from dealer_feed.opentrack.client import OpenTrackClient
 
@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_module_entry_point_prints_url_and_serves_demo_world():
     env = os.environ | {"PYTHONPATH": str(ROOT / "plugins")}
     process = processes.spawn(
-        [sys.executable, "-m", "dealer_feed.simulator", "--host", "127.0.0.1", "--port", "0",
+        [sys.executable, "-m", "dealer_feed_tools.simulator", "--host", "127.0.0.1", "--port", "0",
          "--world", str(ROOT / "include" / "simulator" / "demo_world.yaml")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )

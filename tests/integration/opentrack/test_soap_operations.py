@@ -9,7 +9,7 @@ from ot_support import RUN, dealer
 
 from dealer_feed.opentrack.client import PARTS_COLUMNS, REPAIR_ORDER_COLUMNS, VEHICLE_COLUMNS, unknown_fields
 from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS
-from dealer_feed.simulator.soap import OPERATIONS
+from dealer_feed_tools.simulator.soap import OPERATIONS
 
 pytestmark = [pytest.mark.parametrize("soap_version", ["1.1", "1.2"]),
               pytest.mark.parametrize("transport", ["star", "per-area"])]

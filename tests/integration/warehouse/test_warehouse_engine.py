@@ -5,50 +5,50 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from types import SimpleNamespace
 
 import pytest
 
-from dealer_feed.warehouse import make_engine, safe_url, url_from_connection
+from dealer_feed.airflow_edge.hooks import warehouse_engine, warehouse_url
+from dealer_feed.warehouse import make_engine, safe_url
 from dealer_feed.warehouse.errors import WarehouseError
 from dealer_feed.warehouse.migrations import apply
 
 
-def conn(**kw):
-    base = dict(conn_id="wh", conn_type=None, host=None, login=None, password=None, port=None, schema=None,
-                extra_dejson={})
-    return SimpleNamespace(**(base | kw))
+def _conn(monkeypatch, conn_id: str, **fields) -> str:
+    """A real Airflow connection (from the environment, as deployments define them)."""
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(fields))
+    return conn_id
 
 
-def test_url_from_sqlite_connection(tmp_path):
-    url = url_from_connection(conn(conn_type="sqlite", host=str(tmp_path / "w.db")))
-    assert url.render_as_string() == f"sqlite:///{tmp_path / 'w.db'}"
+def test_url_from_sqlite_connection_comes_from_the_sqlite_provider_hook(tmp_path, monkeypatch):
+    url = warehouse_url(_conn(monkeypatch, "wh_sqlite", conn_type="sqlite", host=str(tmp_path / "w.db")))
+    assert str(url) == f"sqlite:///{tmp_path / 'w.db'}"
+    engine = warehouse_engine("wh_sqlite")  # and the engine is configured as make_engine's (WAL)
+    with engine.connect() as c:
+        assert c.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
 
 
-def test_url_from_postgres_connection():
-    url = url_from_connection(conn(conn_type="postgres", host="db", login="loader", password="p@ss:word",
-                                   port=5433, schema="warehouse"))
+def test_url_from_postgres_connection_comes_from_the_postgres_provider_hook(monkeypatch):
+    url = warehouse_url(_conn(monkeypatch, "wh_pg", conn_type="postgres", host="db", login="loader",
+                              password="p@ss:word", port=5433, schema="warehouse"))
     assert url.drivername == "postgresql+psycopg" and url.password == "p@ss:word"
     assert url.render_as_string(hide_password=True) == "postgresql+psycopg://loader:***@db:5433/warehouse"
 
 
-def test_url_from_extra_sqlalchemy_url():
-    url = url_from_connection(conn(conn_type="generic", extra_dejson={"sqlalchemy_url": "sqlite:////data/w.db"}))
-    assert url.render_as_string() == "sqlite:////data/w.db"
+def test_url_from_extra_sqlalchemy_url(monkeypatch):
+    url = warehouse_url(_conn(monkeypatch, "wh_generic", conn_type="generic",
+                              extra={"sqlalchemy_url": "sqlite:////data/w.db"}))
+    assert str(url) == "sqlite:////data/w.db"
 
 
-def test_url_from_airflow_connection_object():
-    from airflow.models.connection import Connection
-
-    c = Connection(conn_id="wh", conn_type="postgres", host="h", login="u", password="secret", port=5432, schema="d")
-    assert url_from_connection(c).render_as_string(hide_password=False) == "postgresql+psycopg://u:secret@h:5432/d"
-    c2 = Connection(conn_id="wh", conn_type="generic", extra=json.dumps({"sqlalchemy_url": "sqlite:///x.db"}))
-    assert str(url_from_connection(c2)) == "sqlite:///x.db"
-
-
-def test_unknown_conn_type_is_a_clear_error():
-    with pytest.raises(WarehouseError, match="not a warehouse type"):
-        url_from_connection(conn(conn_type="http", host="x"))
+def test_unknown_conn_type_and_missing_connection_are_clear_errors(monkeypatch):
+    with pytest.raises(WarehouseError, match="not a warehouse type") as err:
+        warehouse_url(_conn(monkeypatch, "wh_http", conn_type="http", host="x"))
+    assert "conn_type postgres" in err.value.fix and not err.value.transient
+    with pytest.raises(WarehouseError, match="no Airflow connection 'wh_missing'") as err:
+        warehouse_url("wh_missing")
+    assert "AIRFLOW_CONN_WH_MISSING" in err.value.fix
 
 
 def test_password_never_logged(caplog, pg_url):

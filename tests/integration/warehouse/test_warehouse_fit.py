@@ -16,10 +16,10 @@ import sqlalchemy as sa
 from fit_world import DAY1, HUGE_STOCK_NUMBER, PASSWORD, expected_loaded, expected_quarantine, write
 
 from dealer_feed import pipeline
-from dealer_feed.alerts import fix_line
+from dealer_feed.airflow_edge.alerts import fix_line
 from dealer_feed.config import load_group
 from dealer_feed.opentrack.client import OpenTrackClient
-from dealer_feed.simulator import start_background
+from dealer_feed_tools.simulator import start_background
 from dealer_feed.warehouse.errors import WarehouseDataError
 
 

@@ -142,7 +142,7 @@ def test_pending_migrations_need_the_owner(pg_warehouse, login_in, tmp_path, rol
     assert "0099_extra" in str(err.value) and "permission denied" in str(err.value)
     assert err.value.fix.startswith("run `dealer-feed migrate --url postgresql+psycopg://OWNER@")
     assert "as the owner role" in err.value.fix
-    from dealer_feed.alerts import fix_line
+    from dealer_feed.airflow_edge.alerts import fix_line
 
     assert fix_line(err.value) == err.value.fix
     assert apply(pg_warehouse, directory=tmp_path) == ["0099_extra"]

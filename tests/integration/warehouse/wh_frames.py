@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from dealer_feed.landing import run_key
+from dealer_feed.contract.identity import run_key
 from dealer_feed.warehouse.load import RunToLoad
 
 T0 = datetime(2026, 3, 1, 6, tzinfo=timezone.utc)

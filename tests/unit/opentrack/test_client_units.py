@@ -10,7 +10,8 @@ import pytest
 
 from dealer_feed.config import Dealer
 from dealer_feed.opentrack import envelope
-from dealer_feed.opentrack.client import OpenTrackClient, as_utc_datetime
+from dealer_feed.contract.identity import as_utc as as_utc_datetime
+from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed.opentrack.errors import (
     AccessNotGrantedError,
     AuthenticationError,

@@ -7,8 +7,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from dealer_feed.simulator.inventory import vin_check_digit
-from dealer_feed.simulator.world import World, load_world
+from dealer_feed_tools.simulator.inventory import vin_check_digit
+from dealer_feed_tools.simulator.world import World, load_world
 from dealer_feed.config import PROJECT_ROOT
 
 DEMO = PROJECT_ROOT / "include" / "simulator" / "demo_world.yaml"

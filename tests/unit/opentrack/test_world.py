@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from dealer_feed.config import METHOD_OF_DATASET, PROJECT_ROOT, load_group
-from dealer_feed.simulator.world import World, WorldError, load_world
+from dealer_feed_tools.simulator.world import World, WorldError, load_world
 
 WORLDS = PROJECT_ROOT / "include" / "simulator"
 GROUPS = PROJECT_ROOT / "include" / "dealer_groups"
@@ -62,7 +62,7 @@ def test_invalid_world_names_file_and_field(tmp_path):
 
 def test_fault_rule_date_filter_and_permanent_rule():
     """`date` / `dates` restrict a rule to calls of those as-of dates; no `times` = every call."""
-    from dealer_feed.simulator.faults import FaultBook
+    from dealer_feed_tools.simulator.faults import FaultBook
 
     world = World.model_validate({
         "vendors": [{"username": "v", "password": "p"}],

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 
-from dealer_feed.landing import run_key
+from dealer_feed.contract.identity import run_key
 from dealer_feed.rules.engine import COUNT_KEYS, Changes
 from dealer_feed.rules.frames import (
     EVENT_COLUMNS, EVENT_DTYPES, EVENT_KINDS, OUTCOME_COLUMNS, OUTCOME_DTYPES, SR_COLUMNS, SR_OUT_COLUMNS,

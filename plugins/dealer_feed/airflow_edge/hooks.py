@@ -1,4 +1,13 @@
-"""OpenTrackHook: builds an OpenTrackClient from an Airflow Connection (credentials live only there).
+"""Airflow connections -> the clients and engines the steps use (credentials live only there).
+
+- `warehouse_engine(conn_id)`: the warehouse Engine from Airflow's own SQL provider hook for
+  the connection's type (PostgresHook / SqliteHook: their `sqlalchemy_url` / `get_uri`), or
+  from a `generic` connection's extra `sqlalchemy_url`; then warehouse.engine.configure
+  (SQLite pragmas and write locking, PostgreSQL pre-ping). No URL is parsed here.
+- `opentrack_client(conn_id)`: the OpenTrack client of OpenTrackHook.
+- `alert_webhook(conn_id)`: the http provider's HttpHook for the alert webhook.
+
+OpenTrackHook builds an OpenTrackClient from an Airflow Connection.
 
 Connection fields: host = base URL including scheme (e.g. `https://ot.dms.dealertrack.com/`,
 or the simulator's `http://127.0.0.1:PORT/`); login / password = the vendor's OpenTrack
@@ -14,13 +23,18 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
 
 from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed.opentrack.errors import AuthenticationError, OpenTrackError, UnknownDealerError
+from dealer_feed.warehouse.errors import WarehouseError
+
+if TYPE_CHECKING:
+    from airflow.providers.http.hooks.http import HttpHook
+    from sqlalchemy.engine import Engine
 
 CLIENT_OPTIONS: dict[str, type] = {
     "timeout": float, "max_attempts": int, "max_wait_seconds": float, "requests_per_second": float,
@@ -98,3 +112,56 @@ def base_url(host: str, scheme: str | None, port: int | None, path: str | None) 
         return host
     netloc = f"{host}:{port}" if port else host
     return f"{scheme or 'https'}://{netloc}/{(path or '').strip('/')}".rstrip("/") + "/"
+
+
+def opentrack_client(conn_id: str) -> OpenTrackClient:
+    """The OpenTrack client of the Airflow connection `conn_id` (the group's `connections.opentrack`)."""
+    return OpenTrackHook(conn_id).client()
+
+
+def warehouse_url(conn_id: str) -> Any:
+    """The warehouse's SQLAlchemy URL from Airflow's SQL provider hook of the connection's type
+    (postgres, sqlite), or a `generic` connection's extra `sqlalchemy_url`."""
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
+        raise WarehouseError(
+            f"no Airflow connection {conn_id!r} for the warehouse ({type(exc).__name__})",
+            fix=f"create it, e.g. AIRFLOW_CONN_{conn_id.upper()}='{{\"conn_type\": \"sqlite\", "
+                f"\"host\": \"/path/warehouse.db\"}}' (README, 'Airflow connections it reads')",
+        ) from None
+    explicit = (conn.extra_dejson or {}).get("sqlalchemy_url")
+    if explicit:
+        return explicit
+    try:
+        hook = conn.get_hook()
+        return hook.sqlalchemy_url
+    except NotImplementedError:  # SqliteHook builds a URI string instead (as get_sqlalchemy_engine does)
+        return hook.get_uri()
+    except Exception as exc:  # noqa: BLE001 - no SQL hook for this connection type
+        raise WarehouseError(
+            f"connection {conn_id!r}: conn_type {conn.conn_type!r} is not a warehouse type ({exc})",
+            fix="use conn_type postgres (host/port/schema/login/password), sqlite (host = the database file), "
+                "or generic with extra {\"sqlalchemy_url\": ...}",
+        ) from None
+
+
+def warehouse_engine(conn_id: str) -> Engine:
+    """The warehouse Engine of the Airflow connection `conn_id`. Inside a task the password is
+    masked first: a password inside an extra `sqlalchemy_url` is not a connection field."""
+    from dealer_feed.warehouse import make_engine
+
+    engine = make_engine(warehouse_url(conn_id))
+    if engine.url.password:
+        from airflow.sdk.log import mask_secret
+
+        mask_secret(engine.url.password)
+    return engine
+
+
+def alert_webhook(conn_id: str) -> HttpHook:
+    """The http provider's hook for the alert webhook connection (host = base URL; extra
+    `endpoint`, `headers`; login/password = basic auth)."""
+    from airflow.providers.http.hooks.http import HttpHook
+
+    return HttpHook(method="POST", http_conn_id=conn_id)

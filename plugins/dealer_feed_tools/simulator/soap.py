@@ -30,8 +30,9 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from dealer_feed.simulator.inventory import VEHICLE_FIELDS
-from dealer_feed.simulator.records import (
+from dealer_feed.contract.identity import dealer_id
+from dealer_feed_tools.simulator.inventory import VEHICLE_FIELDS
+from dealer_feed_tools.simulator.records import (
     CUSTOMER_FIELDS,
     PARTS_FIELDS,
     REPAIR_ORDER_FIELDS,
@@ -110,7 +111,7 @@ class SoapRequest:
 
     @property
     def dealer_id(self) -> str:
-        return f"{self.enterprise_code}_{self.company_number}"
+        return dealer_id(self.enterprise_code, self.company_number)
 
 
 _SAFE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)

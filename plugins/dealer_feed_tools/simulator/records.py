@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dealer_feed.simulator.inventory import ymd
+from dealer_feed_tools.simulator.inventory import ymd
 
 if TYPE_CHECKING:
-    from dealer_feed.simulator.world import DealerSpec, World
+    from dealer_feed_tools.simulator.world import DealerSpec, World
 
 PARTS_FIELDS: tuple[str, ...] = (
     "PartNumber", "Manufacturer", "PartDescription", "QuantityOnHand", "QuantityOnOrder", "BinLocation",

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from dealer_feed.config import PROJECT_ROOT, airflow_defaults
 from dealer_feed.landing import data_dir
 
@@ -74,7 +74,7 @@ def group_dag(group: str, dags_folder: Path = PROJECT_ROOT / "dags"):
 
 def run_demo(world: Path, days: int, first: datetime) -> int:
     airflow_defaults()
-    from dealer_feed.simulator.server import start_background
+    from dealer_feed_tools.simulator.server import start_background
     from dealer_feed.warehouse import make_engine, reads
 
     warehouse_file = data_dir() / "warehouse.db"
@@ -85,7 +85,7 @@ def run_demo(world: Path, days: int, first: datetime) -> int:
     engine = make_engine(warehouse_url)
     states = []
     # guarded: Ctrl-C or SIGTERM stops the simulator (a thread here) and anything the runs
-    # started (dealer_feed.processes), as a normal end does
+    # started (dealer_feed_tools.processes), as a normal end does
     with processes.guarded("dealer-feed-demo"), start_background(world) as sim:
         print(f"OpenTrack simulator listening on {sim.url}")
         vendor = sim.world.vendors[0]

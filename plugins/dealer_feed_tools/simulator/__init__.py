@@ -10,7 +10,7 @@ This package imports only its own modules (ARCHITECTURE.md): it is the other sid
 wire, so it must not share code with the client it is meant to test.
 """
 
-from dealer_feed.simulator.server import SimulatorHandle, serve_forever, start_background
-from dealer_feed.simulator.world import World, load_world
+from dealer_feed_tools.simulator.server import SimulatorHandle, serve_forever, start_background
+from dealer_feed_tools.simulator.world import World, load_world
 
 __all__ = ["SimulatorHandle", "World", "load_world", "serve_forever", "start_background"]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, model_validator
 
+from dealer_feed.contract.identity import dealer_id
 from dealer_feed.yaml_files import read_mapping, validate
 
 Method = Literal["Vehicle", "Customer", "Service", "Parts"]
@@ -118,7 +119,7 @@ class DealerSpec(_Strict):
 
     @property
     def dealer_id(self) -> str:
-        return f"{self.enterprise_code}_{self.company_number}"
+        return dealer_id(self.enterprise_code, self.company_number)
 
 
 class FaultRule(_Strict):
@@ -213,7 +214,7 @@ class World(_Strict):
             raise KeyError(f"no dealer {dealer_id!r} in this world") from None
 
     def find_dealer(self, enterprise_code: str, company_number: str) -> DealerSpec | None:
-        return self._by_id.get(f"{enterprise_code}_{company_number}")
+        return self._by_id.get(dealer_id(enterprise_code, company_number))
 
     def dealer_seed(self, dealer: DealerSpec) -> int:
         """Stable per-dealer seed: the world seed mixed with the dealer id (not Python's hash)."""
@@ -223,7 +224,7 @@ class World(_Strict):
 
     def iter_vehicles(self, dealer_id: str, day: date) -> Iterator[dict[str, str | None]]:
         """The VehicleInventory rows served for `dealer_id` as of `day`, generated lazily."""
-        from dealer_feed.simulator.inventory import iter_vehicles
+        from dealer_feed_tools.simulator.inventory import iter_vehicles
 
         return iter_vehicles(self, self.dealer(dealer_id), day)
 
@@ -233,12 +234,12 @@ class World(_Strict):
         return list(self.iter_vehicles(dealer_id, day))
 
     def parts(self, dealer_id: str, make_code: str, day: date) -> list[dict[str, str | None]]:
-        from dealer_feed.simulator.records import parts
+        from dealer_feed_tools.simulator.records import parts
 
         return parts(self, self.dealer(dealer_id), make_code, day)
 
     def repair_orders(self, dealer_id: str, day: date) -> list[dict[str, str | None]]:
-        from dealer_feed.simulator.records import open_repair_orders
+        from dealer_feed_tools.simulator.records import open_repair_orders
 
         return open_repair_orders(self, self.dealer(dealer_id), day)
 

@@ -7,15 +7,15 @@ dag_factory). The message names what on-call needs to act without opening the UI
     try=1/4 dealer=ZE_ZE7: AccessNotGrantedError: dealer ZE_ZE7 has not granted method Vehicle ...
     Fix: ask the dealership to add the Vehicle method for the vendor under Data Exchange > OpenTrack ...
 
-Webhook: when the Airflow connection `dealer_feed_alerts` exists (type http; host = the
-full URL, or host + schema/port + extra {"endpoint": "/path"}; optional extra {"headers":
-{...}}), the message is POSTed as JSON `{"text": message, "group", "run_id", "task_id",
+Webhook: when the Airflow connection `dealer_feed_alerts` exists (type http, read by the http
+provider's HttpHook: host = the full URL, or host + schema/port + extra {"endpoint": "/path"};
+other extras are sent as headers, as HttpHook does), the message is POSTed as JSON `{"text": message, "group", "run_id", "task_id",
 "map_index", "dealers", "error", "fix", "try_number", "tries_allowed", "log_url"}` — Slack / Teams / Mattermost
 incoming webhooks accept `text`. A webhook that fails is logged, never raised: an alert
 must not turn into a second failure. The connection id can be changed with the
 environment variable DEALER_FEED_ALERTS_CONN_ID.
 
-Imports nothing heavy (requests only when posting), so dag_factory can import it at parse time.
+Imports nothing heavy (the http provider only when posting), so dag_factory can import it at parse time.
 """
 
 from __future__ import annotations
@@ -23,18 +23,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from dealer_feed.contract.errors import fix_of, typed_root
 
 log = logging.getLogger(__name__)
 
 ALERTS_CONN_ID = "dealer_feed_alerts"
 ALERTS_CONN_ENV = "DEALER_FEED_ALERTS_CONN_ID"
 WEBHOOK_TIMEOUT_S = 10
-
-_FIX_MARKERS = ("fix:", "to fix", "ask the dealership", "check ", "clear ", "run `", "trigger ", "create it")
-
 
 @dataclass
 class Alert:
@@ -83,44 +81,17 @@ def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
-def _root_error(exc: BaseException | None) -> BaseException | None:
-    """The typed error behind Airflow's wrapper (AirflowFailException raised `from` it)."""
-    seen = 0
-    while exc is not None and type(exc).__name__ in ("AirflowFailException", "AirflowException") and seen < 5:
-        if exc.__cause__ is None:
-            break
-        exc = exc.__cause__
-        seen += 1
-    return exc
-
-
-def fix_line(exc: BaseException | str | None) -> str:
-    """The error's fix line: its `fix` attribute, else the sentence of its message that says what to do."""
-    if exc is None:
-        return ""
-    if not isinstance(exc, str):
-        root = _root_error(exc)
-        for candidate in (root, exc):
-            fix = getattr(candidate, "fix", None)
-            if fix:
-                return str(fix).strip()
-        text = str(root)
-    else:
-        text = exc
-    explicit = re.search(r"\bFix: (.+)", text)  # OpenTrack errors end with "Fix: ..."
-    if explicit:
-        return explicit.group(1).strip()
-    for sentence in re.split(r"(?<=[.!])\s+", " ".join(text.split())):
-        if any(marker in sentence.lower() for marker in _FIX_MARKERS):
-            return sentence.strip()
-    return ""
+def fix_line(exc: BaseException | None) -> str:
+    """The fix line of the typed error behind a failure (contract.errors: every error of ours
+    carries `fix`; Airflow's AirflowFailException is raised `from` it). No message parsing."""
+    return fix_of(exc)
 
 
 def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> list[str]:
     """Dealer ids the failure concerns: from the error (`dealer_id` of a typed OpenTrack or
     guard error, `dealers` of a DealerStepError), else from the mapped task's rendered map
     index (the batch's dealer ids)."""
-    root = _root_error(exc) if exc is not None else None
+    root = typed_root(exc)
     found: list[str] = []
     for candidate in (root, exc):
         if candidate is None:
@@ -155,7 +126,7 @@ def build_alert(context: dict[str, Any]) -> Alert:
     dag_id = getattr(ti, "dag_id", None) or getattr(context.get("dag"), "dag_id", "?")
     exc = context.get("exception")
     rendered = getattr(ti, "rendered_map_index", None)
-    root = _root_error(exc) if isinstance(exc, BaseException) else None
+    root = typed_root(exc) if isinstance(exc, BaseException) else None
     return Alert(
         group=dag_id.removeprefix("dealer_feed_"),
         dag_id=dag_id,
@@ -173,11 +144,11 @@ def build_alert(context: dict[str, Any]) -> Alert:
     )
 
 
-def empty_first_feed_notice(context: dict[str, Any], summary: dict[str, Any], note: str) -> Alert | None:
+def empty_first_feed_notice(context: dict[str, Any], summary: dict[str, Any], fix: str) -> Alert | None:
     """A NOTICE when the transform's summary lists dealers whose first vehicle feed was empty:
     the run succeeds (a new dealer may have no stock yet), but a wrong company number or a
     service answering nothing looks the same, so it must not pass quietly (issue: never 0 rows
-    silently). `note` is the pipeline's own wording (its Fix: line is reused). Logged and POSTed
+    silently). `fix` is the pipeline's own fix line (pipeline.EMPTY_FIRST_FEED_FIX). Logged and POSTed
     like a failure alert; None when there is nothing to say."""
     dealers = list(summary.get("empty_first_feeds") or [])
     if not dealers:
@@ -186,7 +157,7 @@ def empty_first_feed_notice(context: dict[str, Any], summary: dict[str, Any], no
     alert.kind, alert.dealers, alert.error_type = "NOTICE", dealers, "EmptyFirstFeed"
     alert.error = (f"OpenTrack returned 0 vehicles for {len(dealers)} dealer(s) with no earlier run: "
                    f"{', '.join(dealers)}")
-    alert.fix = fix_line(note)
+    alert.fix = fix
     return alert
 
 
@@ -221,48 +192,29 @@ def watcher_message(group: str, run_id: str, failed_dealers: list[str], load_res
     )
 
 
-def _webhook_url(conn: Any) -> str:
-    host = (conn.host or "").strip()
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    if "://" in host:
-        url = host
-    else:
-        scheme = conn.schema or "https"
-        url = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
-    endpoint = extra.get("endpoint")
-    if endpoint:
-        url = url.rstrip("/") + "/" + str(endpoint).lstrip("/")
-    return url
-
-
 def post_webhook(alert: Alert, conn_id: str | None = None) -> bool:
-    """POST the alert to the webhook connection; False (and a log line) when absent or failing."""
+    """POST the alert through the http provider's HttpHook of the webhook connection; False (and
+    a log line) when the connection is absent or the POST fails."""
+    from dealer_feed.airflow_edge.hooks import alert_webhook
+
     conn_id = conn_id or os.environ.get(ALERTS_CONN_ENV) or ALERTS_CONN_ID
     try:
-        from airflow.sdk import BaseHook
-
-        conn = BaseHook.get_connection(conn_id)
+        hook = alert_webhook(conn_id)
+        conn = hook.get_connection(conn_id)
     except Exception:  # noqa: BLE001 - not configured: alerts go to the log only
         log.debug("no alert webhook connection %r; alert logged only", conn_id)
         return False
-    url = _webhook_url(conn)
     try:
         from airflow.sdk.log import mask_secret
 
-        mask_secret(url)  # webhook URLs carry their token in the path
+        mask_secret(conn.host or "")  # webhook URLs carry their token in the path
         if conn.password:
             mask_secret(conn.password)
     except Exception:  # noqa: BLE001 - outside a task: nothing to mask for
         pass
-    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-    headers = {"Content-Type": "application/json", **(extra.get("headers") or {})}
-    auth = (conn.login, conn.password) if conn.login else None
     try:
-        import requests
-
-        response = requests.post(url, data=json.dumps(alert.payload(), default=str), headers=headers, auth=auth,
-                                 timeout=WEBHOOK_TIMEOUT_S)
-        response.raise_for_status()
+        hook.run(endpoint=(conn.extra_dejson or {}).get("endpoint"), data=json.dumps(alert.payload(), default=str),
+                 headers={"Content-Type": "application/json"}, extra_options={"timeout": WEBHOOK_TIMEOUT_S})
     except Exception as exc:  # noqa: BLE001 - an alert must not become a second failure
         log.warning("alert webhook %r failed: %s", conn_id, type(exc).__name__)
         return False

@@ -37,10 +37,10 @@ from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter, ValidationError
 
-from dealer_feed.simulator import records
-from dealer_feed.simulator.faults import FaultBook, RequestLog, VendorThrottle, inject_bytes
-from dealer_feed.simulator.inventory import ymd
-from dealer_feed.simulator.soap import (
+from dealer_feed_tools.simulator import records
+from dealer_feed_tools.simulator.faults import FaultBook, RequestLog, VendorThrottle, inject_bytes
+from dealer_feed_tools.simulator.inventory import ymd
+from dealer_feed_tools.simulator.soap import (
     CONTENT_TYPES,
     SERVICES,
     STAR,
@@ -52,8 +52,8 @@ from dealer_feed.simulator.soap import (
     result_chunks,
     soap_version,
 )
-from dealer_feed.simulator.world import FaultRule, World, load_world
-from dealer_feed.simulator.wsdl import star_wsdl_document, wsdl_document
+from dealer_feed_tools.simulator.world import FaultRule, World, load_world
+from dealer_feed_tools.simulator.wsdl import star_wsdl_document, wsdl_document
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ hourly run is then 12 mapped tasks + 3, not 600+ instances each paying Airflow's
 and GX's ~3 s import; a failed dealer still turns its batch red, is named in the error,
 and clearing that batch re-runs it (dealers already extracted reuse their raw files).
 
-Only config and pipeline are imported at module level; the steps import the heavy
-libraries themselves.
+Only config, contract, pipeline and this subpackage are imported at module level; the steps
+import the heavy libraries themselves.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from typing import Any
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from dealer_feed import alerts, pipeline
+from dealer_feed import pipeline
+from dealer_feed.airflow_edge import alerts, hooks
 from dealer_feed.config import FORCE_PARAM, GroupConfig, find_group
-from dealer_feed.landing import as_utc
+from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import as_utc
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -54,24 +56,13 @@ def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunConte
     )
 
 
-def _warehouse_engine(cfg: GroupConfig):
-    engine = pipeline.warehouse_engine(cfg)
-    # Airflow masks a connection's password field, but a password inside an extra
-    # `sqlalchemy_url` is not a field: mask it before anything can log the URL.
-    if engine.url.password:
-        from airflow.sdk.log import mask_secret
-
-        mask_secret(engine.url.password)
-    return engine
-
-
 def _fail_permanent(exc: Exception) -> None:
-    """Our typed errors say whether retrying can help (`transient`). Those that say no
-    (missing grant, bad credentials, guards) fail at once with their fix line; transient
-    faults and unknown errors raise as they are, so Airflow retries them with backoff."""
-    if getattr(exc, "transient", True):
-        raise exc
-    raise AirflowFailException(str(exc)) from exc
+    """Our typed errors (contract.errors.DealerFeedError) say whether retrying can help. Those
+    that say no (missing grant, bad credentials, guards) fail at once with their fix line;
+    transient faults and unknown errors raise as they are, so Airflow retries them with backoff."""
+    if isinstance(exc, DealerFeedError) and not exc.transient:
+        raise AirflowFailException(str(exc)) from exc
+    raise exc
 
 
 def _doc_md(cfg: GroupConfig) -> str:
@@ -138,7 +129,7 @@ def build_dag(group_name: str):
             """Applies pending migrations (owner role); with none pending it only reads the version,
             so the loader role runs it too. A role that may not migrate fails at once (fix line)."""
             try:
-                return pipeline.migrate(_warehouse_engine(cfg))
+                return pipeline.migrate(hooks.warehouse_engine(cfg.connections.warehouse))
             except Exception as exc:
                 _fail_permanent(exc)
 
@@ -148,18 +139,19 @@ def build_dag(group_name: str):
             context["dealer_batch"] = ", ".join(dealer_ids)
             try:
                 return pipeline.extract_validate_batch(
-                    _run_context(cfg, context), dealer_ids, context["params"].get("dealers"), _warehouse_engine(cfg))
-            except pipeline.DealerStepError as exc:
+                    _run_context(cfg, context), dealer_ids, context["params"].get("dealers"),
+                    hooks.warehouse_engine(cfg.connections.warehouse), hooks.opentrack_client(cfg.connections.opentrack))
+            except DealerFeedError as exc:
                 _fail_permanent(exc)
 
         @task(trigger_rule="all_done")
         def transform() -> dict[str, Any]:
             context = get_current_context()
             try:
-                summary = pipeline.transform(_run_context(cfg, context), _warehouse_engine(cfg))
+                summary = pipeline.transform(_run_context(cfg, context), hooks.warehouse_engine(cfg.connections.warehouse))
             except Exception as exc:
                 _fail_permanent(exc)
-            alerts.post_notice(alerts.empty_first_feed_notice(context, summary, pipeline.EMPTY_FIRST_FEED))
+            alerts.post_notice(alerts.empty_first_feed_notice(context, summary, pipeline.EMPTY_FIRST_FEED_FIX))
             return summary
 
         # depends_on_past: runs of a group apply in logical-time order, so a failed load
@@ -172,7 +164,8 @@ def build_dag(group_name: str):
             context = get_current_context()
             ctx = _run_context(cfg, context)
             try:
-                return pipeline.load(ctx, _warehouse_engine(cfg), airflow_run_id=context["run_id"])
+                return pipeline.load(ctx, hooks.warehouse_engine(cfg.connections.warehouse),
+                                     airflow_run_id=context["run_id"])
             except Exception as exc:
                 _fail_permanent(exc)
 

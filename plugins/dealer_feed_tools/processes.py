@@ -20,7 +20,7 @@ starts from a test, a benchmark, `dealer-feed airflow` or the demo goes through 
 
 A process still registered at interpreter exit is stopped by an atexit hook. For an owner
 that dies without any cleanup (SIGKILL, os._exit as pytest-timeout's thread method does),
-`start_reaper(token)` starts a small watchdog (`python -m dealer_feed.processes reap
+`start_reaper(token)` starts a small watchdog (`python -m dealer_feed_tools.processes reap
 TOKEN`) that waits for its owner's end (a pipe closing) and then stops every process still
 carrying the token.
 """
@@ -288,7 +288,7 @@ def start_reaper(token: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != OWNERS_ENV}  # not one of its own targets
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
                                                     env.get("PYTHONPATH")) if p)
-    return subprocess.Popen([sys.executable, "-m", "dealer_feed.processes", "reap", token], env=env,
+    return subprocess.Popen([sys.executable, "-m", "dealer_feed_tools.processes", "reap", token], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, start_new_session=True)
 
 
@@ -318,4 +318,4 @@ def _reap(token: str) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "reap":
         raise SystemExit(_reap(sys.argv[2]))
-    raise SystemExit("usage: python -m dealer_feed.processes reap TOKEN")
+    raise SystemExit("usage: python -m dealer_feed_tools.processes reap TOKEN")

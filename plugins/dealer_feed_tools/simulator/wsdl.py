@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from dealer_feed.simulator.records import REPAIR_ORDER_LINE_FIELDS
-from dealer_feed.simulator.soap import OT_NS, SERVICES, STAR_ACTION, STAR_NS, OperationSpec
+from dealer_feed_tools.simulator.records import REPAIR_ORDER_LINE_FIELDS
+from dealer_feed_tools.simulator.soap import OT_NS, SERVICES, STAR_ACTION, STAR_NS, OperationSpec
 
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from dealer_feed.simulator.world import DealerSpec, GeneratedInventory, ScriptedRow, World
+    from dealer_feed_tools.simulator.world import DealerSpec, GeneratedInventory, ScriptedRow, World
 
 VEHICLE_FIELDS: tuple[str, ...] = (
     "CompanyNumber", "VIN", "StockNumber", "Status", "TypeNU", "ModelYear", "Make", "Model", "ModelCode",

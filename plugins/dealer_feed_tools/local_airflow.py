@@ -6,9 +6,9 @@ runs `airflow standalone` (api-server + scheduler + dag-processor + triggerer, L
 on a SQLite metadata DB in the project-local AIRFLOW_HOME). When the api-server answers it
 prints the URL and the login (standalone's generated admin password file), then waits.
 Ctrl-C or SIGTERM stops Airflow, every process it started (standalone's components detach
-into their own groups; dealer_feed.processes finds them by the owner token in their
+into their own groups; dealer_feed_tools.processes finds them by the owner token in their
 environment) and the simulator; a reaper process does the same if this one is killed
-(dealer_feed.processes.guarded).
+(dealer_feed_tools.processes.guarded).
 
 Port: `--port`, else DEALER_FEED_AIRFLOW_PORT, else 8080 when free, else any free port.
 Everything set here is only a default: variables already in the environment win
@@ -29,7 +29,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 from dealer_feed.config import PROJECT_ROOT
 
 PORT_ENV = "DEALER_FEED_AIRFLOW_PORT"
@@ -84,7 +84,7 @@ def login_info(home: Path, users: str) -> tuple[str, str | None, Path]:
 def airflow_env(host: str, port: int, sim_url: str, username: str, password: str, warehouse_url: str) -> dict[str, str]:
     """The environment `airflow standalone` and its components run with."""
     from dealer_feed.config import airflow_defaults
-    from dealer_feed.demo import connection_env
+    from dealer_feed_tools.demo import connection_env
 
     airflow_defaults()  # AIRFLOW_HOME=.airflow, DAGS_FOLDER=dags, no examples (unless set)
     env = dict(os.environ)
@@ -139,8 +139,8 @@ def _stop(process: subprocess.Popen) -> None:
 def run_local_airflow(port: int | None = None, host: str = "127.0.0.1", world: Path | None = None,
                       ready_timeout: float = READY_TIMEOUT_S) -> int:
     from dealer_feed.landing import data_dir
-    from dealer_feed.simulator.server import start_background
-    from dealer_feed.simulator.world import DEMO_WORLD
+    from dealer_feed_tools.simulator.server import start_background
+    from dealer_feed_tools.simulator.world import DEMO_WORLD
 
     port = choose_port(host, port)
     warehouse_file = data_dir() / "warehouse.db"

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from dealer_feed.simulator.world import FaultRule, Vendor
+from dealer_feed_tools.simulator.world import FaultRule, Vendor
 
 
 def inject_bytes(chunks: Iterable[bytes], element: str, payload: bytes) -> Iterator[bytes]:
