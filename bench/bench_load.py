@@ -39,7 +39,8 @@ from dealer_feed.contract.identity import run_key  # noqa: E402
 from machine import describe  # noqa: E402
 from dealer_feed.warehouse import make_engine  # noqa: E402
 from dealer_feed.warehouse._frames import bulk_insert, prepare  # noqa: E402
-from dealer_feed.warehouse.load import EVENT_SPEC, FEED_RENAMES, FEED_SPEC, SR_SPEC, RunToLoad, apply_run  # noqa: E402
+from dealer_feed.contract.schemas import FEED_RENAMES  # noqa: E402
+from dealer_feed.warehouse.load import EVENT_SPEC, FEED_SPEC, SR_SPEC, RunToLoad, apply_run  # noqa: E402
 from dealer_feed.warehouse.migrations import apply  # noqa: E402
 from dealer_feed.warehouse.reads import read_relevant_srs  # noqa: E402
 

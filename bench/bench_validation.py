@@ -36,7 +36,7 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from dealer_feed.config import GroupConfig  # noqa: E402
 from dealer_feed.landing import write_parquet  # noqa: E402
-from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS  # noqa: E402
+from dealer_feed.contract.schemas import VEHICLE_RAW_COLUMNS  # noqa: E402
 from dealer_feed.validation import core  # noqa: E402
 
 T = datetime(2026, 11, 24, 6, tzinfo=timezone.utc)

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from dealer_feed.opentrack.client import VEHICLE_COLUMNS
-from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA
+from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
 from dealer_feed.validation import limits
 
 GROUP = "fit"

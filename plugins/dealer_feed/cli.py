@@ -15,7 +15,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dealer_feed.config import ConfigError, GroupConfig, airflow_defaults, find_group
+from dealer_feed.config import GroupConfig, airflow_defaults, find_group
 from dealer_feed_tools.simulator.world import DEMO_WORLD
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dealer_feed.contract.errors import DealerFeedError
-from dealer_feed.contract.identity import dealer_id
+from dealer_feed.contract import identity
 from dealer_feed.yaml_files import read_mapping, validate
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -75,7 +75,7 @@ class Dealer(_Strict):
     @property
     def dealer_id(self) -> str:
         """Stable id `{EnterpriseCode}_{CompanyNumber}` (OPENTRACK.md), the feed's DealerID."""
-        return dealer_id(self.enterprise_code, self.company_number)
+        return identity.dealer_id(self.enterprise_code, self.company_number)
 
     @field_validator("datasets")
     @classmethod

@@ -37,6 +37,7 @@ from dealer_feed.landing import (
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
     from sqlalchemy.engine import Engine
 
     from dealer_feed.opentrack.client import OpenTrackClient
@@ -288,48 +289,61 @@ def dealer_statuses(ctx: RunContext, dataset: str = "vehicles", dealer_ids: Sequ
     return found
 
 
-def _read_good(ctx: RunContext, dataset: str, dealer_ids: list[str]) -> pd.DataFrame | None:
-    import pandas as pd
+def _read_good(ctx: RunContext, dataset: str, dealer_ids: list[str]) -> pa.Table | None:
+    import pyarrow as pa
 
-    frames = [read_parquet(ctx.dealer_dir(dataset, d) / "good.parquet").to_pandas() for d in dealer_ids]
-    return pd.concat(frames, ignore_index=True) if frames else None
+    tables = [read_parquet(ctx.dealer_dir(dataset, d) / "good.parquet") for d in dealer_ids]
+    return pa.concat_tables(tables) if tables else None
 
 
-def _read_quarantine(ctx: RunContext) -> pd.DataFrame:
-    import pandas as pd
+def _read_quarantine(ctx: RunContext) -> pa.Table:
+    """Every quarantine file of the run, as one Arrow table (QUARANTINE_SCHEMA)."""
+    import pyarrow as pa
 
-    frames = []
+    from dealer_feed.contract.schemas import QUARANTINE_SCHEMA
+
+    tables = [QUARANTINE_SCHEMA.empty_table()]
     for dataset in DATASETS:
         for dealer_id in ctx.group.dealer_ids:
             path = ctx.dealer_dir(dataset, dealer_id) / "quarantine.parquet"
             if path.exists():
-                frames.append(read_parquet(path).to_pandas())
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+                tables.append(read_parquet(path).cast(QUARANTINE_SCHEMA))
+    return pa.concat_tables(tables)
 
 
-def _quarantined_vins(ctx: RunContext, quarantine: pd.DataFrame, dealer_ids: list[str]) -> pd.Series:
+def _quarantined_vins(ctx: RunContext, quarantine: pa.Table, dealer_ids: list[str]) -> pd.Series:
     """The VINs, as delivered, of the quarantined vehicle rows of `dealer_ids` (the extracted
     dealers): the rules engine counts the well-formed ones as present (SPEC: quarantine never
-    causes a close). Taken from raw.parquet at the row numbers of the run's quarantine frame
+    causes a close). Taken from raw.parquet at the row numbers of the run's quarantine table
     (already read for the load, so each quarantine file is read once)."""
     import pandas as pd
     import pyarrow as pa
+    import pyarrow.compute as pc
 
+    rows = quarantine.filter(pc.and_(pc.equal(quarantine.column("dataset"), "vehicles"),
+                                     pc.is_in(quarantine.column("dealer_id"), value_set=pa.array(dealer_ids, pa.string()))))
     vins = []
-    if len(quarantine):
-        rows = quarantine[(quarantine["dataset"] == "vehicles") & quarantine["dealer_id"].isin(dealer_ids)]
-        for dealer_id, numbers in rows.groupby("dealer_id", sort=True)["row_number"]:
-            raw_vins = read_parquet(ctx.dealer_dir("vehicles", dealer_id) / "raw.parquet", columns=["vin"]).column("vin")
-            vins.append(raw_vins.take(pa.array(numbers.to_numpy(), pa.int64())).cast(pa.string()))
+    for dealer_id in sorted(set(rows.column("dealer_id").to_pylist())):
+        numbers = rows.filter(pc.equal(rows.column("dealer_id"), dealer_id)).column("row_number")
+        raw_vins = read_parquet(ctx.dealer_dir("vehicles", dealer_id) / "raw.parquet", columns=["vin"]).column("vin")
+        vins.append(raw_vins.take(numbers).cast(pa.string()))
     return pd.Series(pa.chunked_array(vins, pa.string()) if vins else [], dtype="str")
 
 
 def _late_part(
-    frames: dict[str, pd.DataFrame], counts: dict[str, Any], dealers: Sequence[str]
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    frames: dict[str, Any], counts: dict[str, Any], dealers: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The rows of a whole-run computation that belong to late `dealers` (their vehicles,
-    events, statuses, files; SRs of those dealers or named by their vehicles) and their counts."""
-    def of(frame: pd.DataFrame) -> pd.DataFrame:
+    events, statuses, files; SRs of those dealers or named by their vehicles) and their counts.
+    Frames are the rules engine's pandas frames or Arrow tables (landing files)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def of(frame: Any) -> Any:
+        if isinstance(frame, pa.Table):
+            if "dealer_id" not in frame.column_names:
+                return frame
+            return frame.filter(pc.is_in(frame.column("dealer_id"), value_set=pa.array(list(dealers), pa.string())))
         return frame[frame["dealer_id"].isin(dealers)].reset_index(drop=True) if "dealer_id" in frame else frame
 
     part = {name: of(frame) for name, frame in frames.items()}
@@ -344,7 +358,7 @@ def _late_part(
 
 def compute_run_changes(
     ctx: RunContext, engine: Engine, late_dealers: Sequence[str] = ()
-) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run the rules on the run's validated feeds against the warehouse as it is now.
 
     Returns the change frames and the run summary. The summary's `based_on` is the
@@ -353,9 +367,10 @@ def compute_run_changes(
     recomputes), never the changes. `change_files` lists every frame the load must find.
     With `late_dealers`, only the part of those dealers (fixed after the run applied) is
     returned, computed against the warehouse that already holds the run's other dealers.
+    The rules engine's frames (service requests, events, outcomes) are pandas; the
+    landing files (quarantine, statuses, parts, repair orders) stay Arrow tables.
     """
-    import pandas as pd
-
+    from dealer_feed.contract.schemas import DEALER_STATUS_SCHEMA, FEED_RENAMES, as_table
     from dealer_feed.rules.engine import compute_changes
     from dealer_feed.rules.guards import check_mass_close
     from dealer_feed.warehouse import reads
@@ -369,8 +384,8 @@ def compute_run_changes(
             f"group {ctx.group.group} run {ctx.run_id}: no dealer's vehicles were extracted and validated; "
             "nothing to transform. Fix the extract_validate failures above and clear that task."
         )
-    good = _read_good(ctx, "vehicles", extracted)
-    feed = good.rename(columns={"type_nu": "system_code"})[["dealer_id", "vin", "stock_number", "system_code"]]
+    good = _read_good(ctx, "vehicles", extracted).to_pandas()
+    feed = good.rename(columns={"type_nu": FEED_RENAMES["type_nu"]})[["dealer_id", "vin", "stock_number", "system_code"]]
     srs = reads.read_relevant_srs(engine, ctx.group.group, ctx.T, ctx.group.settings.max_ignore_days)
     log.info("transform: %d feed vehicles from %d dealers, %d current service requests", len(feed), len(extracted), len(srs))
 
@@ -389,8 +404,7 @@ def compute_run_changes(
         "events": changes.events,
         "feed_vehicles": feed_vehicles,
         "quarantine": quarantine,
-        "dealer_statuses": pd.DataFrame([s for found in by_dataset.values() for s in found]).drop(
-            columns=["unknown_fields"], errors="ignore"),
+        "dealer_statuses": as_table([s for found in by_dataset.values() for s in found], DEALER_STATUS_SCHEMA),
     }
     for name in ("parts", "repair_orders"):
         ok = sorted(s["dealer_id"] for s in by_dataset[name] if s["status"] == "ok")
@@ -411,7 +425,7 @@ def compute_run_changes(
         "dealers_failed": failed,
         "dealers_not_extracted": not_extracted,
         "vehicles_seen": int(len(feed)),
-        "quarantined": int(len(frames["quarantine"])),
+        "quarantined": frames["quarantine"].num_rows,
         "counts": counts,
         "status": "success" if not failed and not not_extracted else "partial",
         "empty_first_feeds": sorted(s["dealer_id"] for s in statuses if s.get("warning") == EMPTY_FIRST_FEED),
@@ -421,12 +435,12 @@ def compute_run_changes(
     return frames, summary
 
 
-def _write_changes(ctx: RunContext, frames: dict[str, pd.DataFrame], summary: dict[str, Any]) -> dict[str, Any]:
+def _write_changes(ctx: RunContext, frames: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
     """The change files, then summary.json (last: a summary always lists files that exist)."""
-    import pyarrow as pa
+    from dealer_feed.contract.schemas import as_table
 
     for name, frame in frames.items():
-        write_parquet(pa.Table.from_pandas(frame, preserve_index=False), ctx.run_dir / "changes" / f"{name}.parquet")
+        write_parquet(as_table(frame), ctx.run_dir / "changes" / f"{name}.parquet")
     write_json(summary, ctx.run_dir / "summary.json")
     return summary
 
@@ -458,15 +472,15 @@ STALE_ATTEMPTS = 3
 """Loads that find the warehouse moved under them (StaleChangesError) recompute this often, then fail."""
 
 
-def _read_changes(ctx: RunContext, summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
-    """Every change file the transform's summary lists (a missing or corrupt one is a
-    LandingFileError whose fix clears the transform), by frame name."""
+def _read_changes(ctx: RunContext, summary: dict[str, Any]) -> dict[str, pa.Table]:
+    """Every change file the transform's summary lists, as Arrow tables (a missing or corrupt one
+    is a LandingFileError whose fix clears the transform), by frame name."""
     names = summary.get("change_files") or LEGACY_CHANGE_FILES
     changes_dir = ctx.run_dir / "changes"
-    return {Path(name).stem: read_parquet(changes_dir / name).to_pandas() for name in names}
+    return {Path(name).stem: read_parquet(changes_dir / name) for name in names}
 
 
-def _run_to_load(ctx: RunContext, frames: dict[str, pd.DataFrame], summary: dict[str, Any],
+def _run_to_load(ctx: RunContext, frames: dict[str, Any], summary: dict[str, Any],
                  airflow_run_id: str | None, late_dealers: Sequence[str] = ()) -> Any:
     from dealer_feed.warehouse.load import RunToLoad
 

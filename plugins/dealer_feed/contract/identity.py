@@ -21,9 +21,11 @@ def as_utc(moment: datetime | date) -> datetime:
     Call it where a time enters the project, not again downstream."""
     if not isinstance(moment, datetime):
         return datetime(moment.year, moment.month, moment.day, tzinfo=timezone.utc)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    # a plain datetime, whatever came in (Airflow hands pendulum DateTimes, whose arithmetic
+    # and repr differ): downstream code sees one type
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
+                    tzinfo=timezone.utc)
 
 
 def run_key(T: datetime) -> str:  # noqa: N803 - the spec's name for the feed time

@@ -32,46 +32,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-VEHICLE_RAW_COLUMNS: tuple[str, ...] = (
-    "dealer_id",
-    "company_number",
-    "vin",
-    "stock_number",
-    "status",
-    "type_nu",
-    "model_year",
-    "make",
-    "model",
-    "model_code",
-    "body_style",
-    "color",
-    "trim",
-    "odometer",
-    "date_in_inventory",
-    "date_in_service",
-    "date_delivered",
-    "date_modified",
-    "list_price",
-    "vehicle_cost",
-    "certified_used_car",
-)
-"""raw.parquet columns of the vehicles dataset, in order (all strings)."""
-
-VEHICLE_TYPED_COLUMNS: dict[str, pa.DataType] = {
-    "model_year": pa.int32(),
-    "odometer": pa.int64(),
-    "date_in_inventory": pa.date32(),
-    "date_in_service": pa.date32(),
-    "date_delivered": pa.date32(),
-    "date_modified": pa.date32(),
-    "list_price": pa.float64(),
-    "vehicle_cost": pa.float64(),
-    "certified_used_car": pa.bool_(),
-}
-"""Columns that good.parquet types; every other column stays a string."""
-
-VEHICLE_GOOD_SCHEMA = pa.schema([pa.field(c, VEHICLE_TYPED_COLUMNS.get(c, pa.string())) for c in VEHICLE_RAW_COLUMNS])
-"""good.parquet schema of the vehicles dataset."""
+from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
 
 DATE_TIME_COLUMNS: frozenset[str] = frozenset({"date_promised"})
 """Raw `date_*` columns that carry a date with time, `yyyyMMddHHmm` (repair orders'

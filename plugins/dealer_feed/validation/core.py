@@ -35,6 +35,7 @@ import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.identity import run_id
+from dealer_feed.contract.schemas import QUARANTINE_SCHEMA
 from dealer_feed.opentrack.parse import REPLACEMENT_CHARACTER
 from dealer_feed.opentrack.values import (
     DATE_TIME_COLUMNS,
@@ -60,18 +61,6 @@ RO_KEY_COLUMN = "repair_order_number"
 # (PARTS_COLUMNS, REPAIR_ORDER_COLUMNS); those suites check dealer_id, the key and every
 # `date_*` column present in the raw table.
 
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        pa.field("dealer_group", pa.string(), nullable=False),
-        pa.field("dealer_id", pa.string(), nullable=False),
-        pa.field("run_id", pa.string(), nullable=False),
-        pa.field("dataset", pa.string(), nullable=False),
-        pa.field("row_number", pa.int64(), nullable=False),
-        pa.field("rules", pa.string(), nullable=False),
-        pa.field("row_json", pa.string(), nullable=False),
-    ]
-)
-"""quarantine.parquet / warehouse `quarantine` columns. row_number is 0-based in raw.parquet."""
 
 
 class RawSchemaError(ValueError):

@@ -42,8 +42,8 @@ COVERED_BY_OTHER_RULES = {"vin": "vin_format", "dealer_id": "dealer_id_known"}
 
 
 def _vehicle_homes() -> dict[str, tuple[tuple[str, str], ...]]:
-    from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS
-    from dealer_feed.warehouse.load import FEED_RENAMES
+    from dealer_feed.contract.schemas import VEHICLE_RAW_COLUMNS
+    from dealer_feed.contract.schemas import FEED_RENAMES
 
     homes = {c: (("feed_vehicles", FEED_RENAMES.get(c, c)),) for c in VEHICLE_RAW_COLUMNS}
     # The stock number also becomes the service request's (and its events' and children's).

@@ -1,9 +1,15 @@
-"""Frame -> database values, column by column (vectorised; no per-row Python in the hot path).
+"""Arrow table -> database values, column by column (vectorised in Arrow; no pandas, no
+per-row Python on the PostgreSQL path).
 
 A column spec is a list of (column, kind) with kind one of text, int, float, bool, ts, date.
-Timestamps are UTC; on SQLite they are stored as 'YYYY-MM-DD HH:MM:SS.ffffff' text (the
-format SQLAlchemy's own SQLite DateTime uses, so string comparison orders them), on
-PostgreSQL as TIMESTAMP without time zone.
+Timestamps are UTC; they are sent as 'YYYY-MM-DD HH:MM:SS.ffffff' text (the format
+SQLAlchemy's own SQLite DateTime uses, so string comparison orders them on SQLite;
+PostgreSQL parses it into TIMESTAMP without time zone).
+
+PostgreSQL: the prepared table goes to COPY as CSV written by Arrow's C++ CSV writer (a
+null is an empty unquoted field, an empty string a quoted one: COPY's CSV defaults).
+SQLite: the driver needs Python values, so the columns become lists once, for one
+executemany.
 """
 
 from __future__ import annotations
@@ -13,18 +19,24 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection
 
+from dealer_feed.contract.schemas import as_table
+
+__all__ = ["as_table", "bulk_insert", "prepare", "ts_param", "with_constants"]
 
 Spec = Sequence[tuple[str, str]]
 
 TS_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
-PG_NULL = "\\N"
+ARROW_TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+"""Arrow's %S prints the fraction of a microsecond timestamp: the same text as TS_FORMAT."""
+COPY_CHUNK_ROWS = 100_000
 
 
 def ts_param(conn: Connection, moment: datetime | None) -> Any:
-    """A timestamp as a bind parameter for this dialect."""
+    """A timestamp as a bind parameter for this dialect (aware UTC in: contract.identity)."""
     if moment is None:
         return None
     if moment.utcoffset() != timedelta(0):
@@ -33,72 +45,87 @@ def ts_param(conn: Connection, moment: datetime | None) -> Any:
     return naive.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else naive
 
 
-def _as_utc_series(s: pd.Series) -> pd.Series:
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("UTC").dt.tz_localize(None)
-    if pd.api.types.is_datetime64_dtype(s.dtype):
-        return s
-    out = pd.to_datetime(s, utc=True, format="mixed")
-    return out.dt.tz_localize(None)
-
-
-def column_values(s: pd.Series, kind: str, dialect: str) -> pd.Series:
-    """One column converted to what the driver / COPY wants; missing values are None."""
-    if kind == "text":
-        if not pd.api.types.is_string_dtype(s.dtype):
-            s = s.astype("str")
-        return s.astype(object).where(s.notna(), None)
-    if kind == "int":
-        out = pd.to_numeric(s).astype("Int64")
-    elif kind == "float":
-        out = pd.to_numeric(s).astype("float64")
-    elif kind == "bool":
-        b = s.astype("boolean")
-        out = b.astype("Int64") if dialect == "sqlite" else b.map({True: "t", False: "f"}, na_action="ignore")
-    elif kind == "ts":
-        out = _as_utc_series(s).dt.strftime(TS_FORMAT)
-    elif kind == "date":
-        out = pd.to_datetime(s).dt.strftime("%Y-%m-%d")
-    else:  # pragma: no cover - programming error
-        raise ValueError(kind)
-    return out.astype(object).where(out.notna(), None)
-
-
-def prepare(frame: pd.DataFrame, spec: Spec, dialect: str) -> pd.DataFrame:
-    """A frame with exactly the spec's columns (missing ones are all-null), converted."""
-    n = len(frame)
-    cols = {}
-    for name, kind in spec:
-        if name in frame.columns:
-            cols[name] = column_values(frame[name].reset_index(drop=True), kind, dialect)
+def with_constants(table: pa.Table, **values: Any) -> pa.Table:
+    """`table` with constant columns added or replaced (run_id, dealer_group, logical time...)."""
+    for name, value in values.items():
+        column = pa.repeat(pa.scalar(value), table.num_rows) if value is not None else pa.nulls(table.num_rows)
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, column)
         else:
-            cols[name] = pd.Series([None] * n, dtype=object)
-    return pd.DataFrame(cols)
+            table = table.append_column(name, column)
+    return table
 
 
-def bulk_insert(conn: Connection, table: str, prepared: pd.DataFrame, chunk_rows: int = 100_000) -> int:
-    """Insert a prepared frame with the dialect's bulk path, inside the caller's transaction.
+def _timestamps(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Any time-like column as text in TS_FORMAT, in UTC."""
+    if pa.types.is_timestamp(column.type):
+        return pc.strftime(column.cast(pa.timestamp("us", tz=column.type.tz or "UTC"), safe=False),
+                           format=ARROW_TS_FORMAT)
+    if pa.types.is_null(column.type):
+        return column.cast(pa.string())
+    parsed = pa.array(  # text (e.g. an ISO string): rare, small frames
+        [None if v is None else datetime.fromisoformat(v) for v in column.to_pylist()], pa.timestamp("us", tz="UTC"))
+    return pc.strftime(parsed, format=ARROW_TS_FORMAT)
 
-    PostgreSQL: COPY FROM STDIN (CSV) through psycopg's cursor.copy(). SQLite: one
-    executemany of the whole frame. Either way, one round trip per chunk, not per row.
+
+def column_values(column: pa.ChunkedArray, kind: str, dialect: str) -> pa.ChunkedArray:
+    """One column converted to what COPY / the driver wants (nulls stay null)."""
+    if kind == "text":
+        return column.cast(pa.string())
+    if kind == "int":
+        return column.cast(pa.int64())
+    if kind == "float":
+        return column.cast(pa.float64())
+    if kind == "bool":
+        return column.cast(pa.bool_()).cast(pa.int64()) if dialect == "sqlite" else column.cast(pa.bool_())
+    if kind == "ts":
+        return _timestamps(column)
+    if kind == "date":
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.timestamp("us"), safe=False).cast(pa.date32())
+        return column.cast(pa.date32()).cast(pa.string())
+    raise ValueError(kind)  # pragma: no cover - programming error
+
+
+def prepare(frame: Any, spec: Spec, dialect: str) -> pa.Table:
+    """A table with exactly the spec's columns (missing ones all-null), converted."""
+    table = as_table(frame)
+    n = table.num_rows
+    columns = {}
+    for name, kind in spec:
+        if name in table.column_names:
+            columns[name] = column_values(table.column(name), kind, dialect)
+        else:
+            columns[name] = pa.nulls(n, pa.string())
+    return pa.table(columns)
+
+
+def bulk_insert(conn: Connection, table: str, prepared: pa.Table, chunk_rows: int = COPY_CHUNK_ROWS) -> int:
+    """Insert a prepared table with the dialect's bulk path, inside the caller's transaction.
+
+    PostgreSQL: COPY FROM STDIN (CSV written by Arrow) through psycopg's cursor.copy().
+    SQLite: one executemany of the whole table. Either way, one round trip per chunk.
     """
-    if prepared.empty:
+    if prepared.num_rows == 0:
         return 0
-    columns = ", ".join(prepared.columns)
+    columns = ", ".join(prepared.column_names)
     dbapi = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
+        import pyarrow.csv as pacsv
+
+        options = pacsv.WriteOptions(include_header=False)
         with dbapi.cursor() as cur:
-            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv, NULL '{PG_NULL}')") as copy:
-                for start in range(0, len(prepared), chunk_rows):
-                    buf = io.StringIO()
-                    prepared.iloc[start : start + chunk_rows].to_csv(buf, index=False, header=False, na_rep=PG_NULL)
-                    copy.write(buf.getvalue())
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:
+                for start in range(0, prepared.num_rows, chunk_rows):
+                    buf = io.BytesIO()
+                    pacsv.write_csv(prepared.slice(start, chunk_rows), buf, options)
+                    copy.write(buf.getbuffer())
     else:
-        marks = ", ".join("?" for _ in prepared.columns)
-        rows = list(zip(*(prepared[c].tolist() for c in prepared.columns), strict=True))
+        marks = ", ".join("?" for _ in prepared.column_names)
+        rows = list(zip(*(prepared.column(c).to_pylist() for c in prepared.column_names), strict=True))
         cur = dbapi.cursor()
         try:
             cur.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
         finally:
             cur.close()
-    return len(prepared)
+    return prepared.num_rows

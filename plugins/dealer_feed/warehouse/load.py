@@ -40,11 +40,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
 from dealer_feed.contract.identity import as_utc, run_id
-from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param
+from dealer_feed.contract.schemas import FEED_RENAMES
+from dealer_feed.warehouse._frames import as_table, bulk_insert, prepare, ts_param, with_constants
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import (
     LoadDataError,
@@ -78,8 +81,6 @@ FEED_SPEC = [
     ("vehicle_cost", "float"), ("certified_used_car", "bool"), ("outcome", "text"), ("reason", "text"),
     ("sr_id", "text"),
 ]
-FEED_RENAMES = {"type_nu": "system_code", "status": "vehicle_status", "trim": "trim_level"}
-"""Feed (good.parquet) column -> feed_vehicles column, where the names differ."""
 QUARANTINE_SPEC = [
     ("run_id", "text"), ("dealer_group", "text"), ("dealer_id", "text"), ("dataset", "text"),
     ("row_number", "int"), ("rules", "text"), ("row_json", "text"),
@@ -135,22 +136,26 @@ SELECT sr_id, dealer_group, dealer_id, vin, stock_number, client, vehicle_type, 
 FROM stage_sr WHERE is_new = 1"""
 
 
+Frame = pa.Table | pd.DataFrame
+"""A run's frames: Arrow tables (landing files), or the rules engine's pandas frames."""
+
+
 @dataclass
 class RunToLoad:
     """Everything one run writes. Frames use the engine-output column names (ARCHITECTURE.md)."""
 
     group: str
     logical_time: datetime
-    service_requests: pd.DataFrame
+    service_requests: Frame
     """New or changed SRs, full new state + `is_new`."""
-    events: pd.DataFrame
-    feed_vehicles: pd.DataFrame
+    events: Frame
+    feed_vehicles: Frame
     """Good feed rows of the extracted dealers + `outcome`, `reason`, `sr_id`."""
-    quarantine: pd.DataFrame | None = None
-    dealer_statuses: pd.DataFrame | None = None
+    quarantine: Frame | None = None
+    dealer_statuses: Frame | None = None
     """One row per dealer and dataset: dealer_id, dataset, status, rows, good, quarantined, error."""
-    parts: pd.DataFrame | None = None
-    repair_orders: pd.DataFrame | None = None
+    parts: Frame | None = None
+    repair_orders: Frame | None = None
     counts: dict[str, Any] = field(default_factory=dict)
     status: str = "success"
     """'success' | 'partial' (some dealer failed)."""
@@ -373,28 +378,27 @@ def _check_order(conn: Connection, run: RunToLoad) -> bool:
     return False
 
 
-def _check_frames(run: RunToLoad) -> None:
+def _check_frames(run: RunToLoad, tables: dict[str, pa.Table]) -> None:
     if run.status not in ("success", "partial"):
         raise LoadDataError(f"run {run.run_id}: status must be 'success' or 'partial', not {run.status!r}")
     for name, cols in REQUIRED.items():
-        frame = getattr(run, name)
-        missing = [c for c in cols if c not in frame.columns]
-        if missing and len(frame):
+        table = tables[name]
+        missing = [c for c in cols if c not in table.column_names]
+        if missing and table.num_rows:
             raise LoadDataError(f"run {run.run_id}: frame {name} lacks column(s) {', '.join(missing)}")
 
 
-def _with_run_columns(frame: pd.DataFrame | None, run: RunToLoad, **extra: Any) -> pd.DataFrame:
-    """The frame with the run's constant columns (run_id, dealer_group, `extra`) filled in."""
-    frame = pd.DataFrame() if frame is None else frame.reset_index(drop=True)
-    return frame.assign(run_id=run.run_id, dealer_group=run.group, **extra)
+def _with_run_columns(table: pa.Table, run: RunToLoad, **extra: Any) -> pa.Table:
+    """The table with the run's constant columns (run_id, dealer_group, `extra`) filled in."""
+    return with_constants(table, run_id=run.run_id, dealer_group=run.group, **extra)
 
 
-def _raw_rows(frame: pd.DataFrame | None, key: str, source: str) -> pd.DataFrame | None:
-    """An optional raw dataset frame -> dealer_id, row_number (per dealer), key (the frame's
-    `source` column), row_json."""
+def _raw_rows(frame: Any, key: str, source: str) -> pd.DataFrame | None:
+    """An optional raw dataset (parts, repair orders) -> dealer_id, row_number (per dealer), key
+    (the frame's `source` column), row_json. The row's JSON text is the one per-row step."""
+    frame = as_table(frame).to_pandas() if frame is not None else None
     if frame is None or frame.empty:
         return None
-    frame = frame.reset_index(drop=True)
     lines = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="s").splitlines()
     out = pd.DataFrame({
         "dealer_id": frame["dealer_id"].astype("str"),
@@ -405,23 +409,30 @@ def _raw_rows(frame: pd.DataFrame | None, key: str, source: str) -> pd.DataFrame
     return out
 
 
-def _counts(run: RunToLoad) -> dict[str, int]:
-    ev = run.events["kind"].value_counts() if len(run.events) else pd.Series(dtype=int)
-    out = run.feed_vehicles["outcome"].value_counts() if len(run.feed_vehicles) else pd.Series(dtype=int)
-    st = run.dealer_statuses
-    vehicles = st[st["dataset"] == "vehicles"] if st is not None and len(st) else pd.DataFrame(columns=["status"])
-    sr_new = run.service_requests["is_new"].astype(bool).sum() if len(run.service_requests) else 0
+def _value_counts(table: pa.Table, column: str) -> dict[str, int]:
+    if not table.num_rows or column not in table.column_names:
+        return {}
+    return {str(c["values"]): int(c["counts"]) for c in pc.value_counts(table.column(column)).to_pylist()}
+
+
+def _counts(tables: dict[str, pa.Table]) -> dict[str, int]:
+    ev = _value_counts(tables["events"], "kind")
+    out = _value_counts(tables["feed_vehicles"], "outcome")
+    st = tables["dealer_statuses"]
+    vehicles = st.filter(pc.equal(st.column("dataset"), "vehicles")) if st.num_rows else st
+    status = _value_counts(vehicles, "status")
+    srs = tables["service_requests"]
     return {
-        "dealers_ok": int((vehicles["status"] == "ok").sum()),
-        "dealers_failed": int((vehicles["status"] == "failed").sum()),
-        "vehicles_seen": len(run.feed_vehicles),
-        "sr_created": int(sr_new),
-        "sr_updated": int(ev.get("updated", 0)),
-        "sr_anchor_reset": int(ev.get("anchor_reset", 0)),
-        "sr_auto_closed": int(ev.get("auto_closed", 0)),
-        "vehicles_unchanged": int(out.get("unchanged", 0)),
-        "vehicles_ignored": int(out.get("ignored", 0)),
-        "quarantined": 0 if run.quarantine is None else len(run.quarantine),
+        "dealers_ok": status.get("ok", 0),
+        "dealers_failed": status.get("failed", 0),
+        "vehicles_seen": tables["feed_vehicles"].num_rows,
+        "sr_created": int(pc.sum(srs.column("is_new").cast(pa.int64())).as_py() or 0) if srs.num_rows else 0,
+        "sr_updated": ev.get("updated", 0),
+        "sr_anchor_reset": ev.get("anchor_reset", 0),
+        "sr_auto_closed": ev.get("auto_closed", 0),
+        "vehicles_unchanged": out.get("unchanged", 0),
+        "vehicles_ignored": out.get("ignored", 0),
+        "quarantined": tables["quarantine"].num_rows,
     }
 
 
@@ -461,7 +472,9 @@ def apply_run(
     """
     started = time.perf_counter()
     load_started_at = datetime.now(timezone.utc)
-    _check_frames(run)
+    tables = {name: as_table(getattr(run, name)) for name in
+              ("service_requests", "events", "feed_vehicles", "quarantine", "dealer_statuses")}
+    _check_frames(run, tables)
     dialect = engine.dialect.name
     T = run.T
     late = bool(run.late_dealers)
@@ -471,39 +484,30 @@ def apply_run(
             log.info("run %s is already applied; nothing to do", run.run_id)
             return LoadResult(run.run_id, "already_applied", {}, time.perf_counter() - started)
 
-    # Convert frames before taking any lock: the lock is held only for database work.
-    srs = run.service_requests.assign(dealer_group=run.group)
+    # Convert tables before taking any lock: the lock is held only for database work.
+    events = tables["events"]
+    feed = tables["feed_vehicles"]
     prepared = {
-        "stage_sr": prepare(srs, SR_SPEC, dialect),
+        "stage_sr": prepare(with_constants(tables["service_requests"], dealer_group=run.group), SR_SPEC, dialect),
         "service_request_events": prepare(
-            _with_run_columns(run.events, run, event_at=T).assign(event_no=range(len(run.events))), EVENT_SPEC, dialect
+            _with_run_columns(events, run, event_at=T).append_column(
+                "event_no", pa.array(range(events.num_rows), pa.int64())), EVENT_SPEC, dialect,
         ),
         "feed_vehicles": prepare(
-            _with_run_columns(run.feed_vehicles.rename(columns=FEED_RENAMES), run, logical_time=T), FEED_SPEC, dialect
+            _with_run_columns(feed.rename_columns([FEED_RENAMES.get(c, c) for c in feed.column_names]), run,
+                              logical_time=T), FEED_SPEC, dialect,
         ),
-        "quarantine": prepare(
-            _with_run_columns(
-                None if run.quarantine is None else run.quarantine.drop(columns=["run_id", "dealer_group"], errors="ignore"),
-                run,
-            ),
-            QUARANTINE_SPEC, dialect,
-        ),
-        "etl_run_dealers": prepare(
-            _with_run_columns(
-                None if run.dealer_statuses is None
-                else run.dealer_statuses.drop(columns=["run_id", "dealer_group"], errors="ignore"),
-                run, logical_time=T,
-            ),
-            DEALER_SPEC, dialect,
-        ),
+        "quarantine": prepare(_with_run_columns(tables["quarantine"], run), QUARANTINE_SPEC, dialect),
+        "etl_run_dealers": prepare(_with_run_columns(tables["dealer_statuses"], run, logical_time=T), DEALER_SPEC,
+                                   dialect),
     }
     for table, frame, key, source, spec in (
         ("parts_inventory", run.parts, "part_number", "part_number", PARTS_SPEC),
         ("repair_orders", run.repair_orders, "ro_number", "repair_order_number", RO_SPEC),
     ):
         raw = _raw_rows(frame, key, source)
-        prepared[table] = prepare(_with_run_columns(raw, run, logical_time=T), spec, dialect)
-    counts = _counts(run)
+        prepared[table] = prepare(_with_run_columns(as_table(raw), run, logical_time=T), spec, dialect)
+    counts = _counts(tables)
 
     timings = {"prepare": time.perf_counter() - started}
     mark = [time.perf_counter()]
@@ -530,7 +534,9 @@ def apply_run(
                     {"r": run.run_id},
                 ).scalar_one()
                 events = prepared["service_request_events"]
-                prepared["service_request_events"] = events.assign(event_no=events["event_no"] + int(first_event))
+                numbers = pc.add(events.column("event_no"), int(first_event))
+                prepared["service_request_events"] = events.set_column(
+                    events.column_names.index("event_no"), "event_no", numbers)
                 conn.execute(
                     text("DELETE FROM etl_run_dealers WHERE run_id = :r AND dealer_id IN :ids").bindparams(
                         bindparam("ids", expanding=True)),
@@ -549,7 +555,7 @@ def apply_run(
             if dialect == "postgresql":
                 conn.exec_driver_sql("ANALYZE stage_sr")
             step("staged", conn)
-            n_new = int(prepared["stage_sr"]["is_new"].sum()) if staged else 0
+            n_new = counts["sr_created"] if staged else 0
             if staged:
                 conn.exec_driver_sql(_MARK_CHANGED)
                 for child in ("inspections", "work_orders"):

@@ -8,7 +8,7 @@ import pytest
 from ot_support import RUN, dealer
 
 from dealer_feed.opentrack.client import PARTS_COLUMNS, REPAIR_ORDER_COLUMNS, VEHICLE_COLUMNS, unknown_fields
-from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS
+from dealer_feed.contract.schemas import VEHICLE_RAW_COLUMNS
 from dealer_feed_tools.simulator.soap import OPERATIONS
 
 pytestmark = [pytest.mark.parametrize("soap_version", ["1.1", "1.2"]),

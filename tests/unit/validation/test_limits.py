@@ -13,7 +13,7 @@ import pytest
 from validation_helpers import D7, T, make_group, row, table
 
 from support import ROOT
-from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA
+from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
 from dealer_feed.validation import limits, validate_part_batches, validate_vehicle_batches
 from dealer_feed.contract.identity import VIN_REGEX
 from dealer_feed.warehouse import schema

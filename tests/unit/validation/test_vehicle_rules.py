@@ -11,7 +11,7 @@ import pytest
 from validation_helpers import D7, D8, D9, RUN_ID, T, row, table, vin
 
 from dealer_feed.landing import write_parquet
-from dealer_feed.opentrack.values import VEHICLE_GOOD_SCHEMA
+from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
 from dealer_feed.validation import (
     QUARANTINE_SCHEMA,
     RawSchemaError,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 from dealer_feed.config import GroupConfig
-from dealer_feed.opentrack.values import VEHICLE_RAW_COLUMNS
+from dealer_feed.contract.schemas import VEHICLE_RAW_COLUMNS
 
 T = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 RUN_ID = "zen:20261124T060000Z"
