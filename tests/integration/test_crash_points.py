@@ -60,8 +60,8 @@ import sqlalchemy as sa
 
 import dealer_feed
 import reliability
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, load_world
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
 from run_steps import Steps
 
 pytestmark = pytest.mark.reliability
