@@ -14,6 +14,7 @@ Rerun safety, step by step:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -22,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dealer_feed.config import DATASETS, GroupConfig
+from dealer_feed.config import DATASETS, Dealer, GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, run_id
 from dealer_feed.landing import (
@@ -131,13 +132,17 @@ LINES_FILE = "lines.parquet"
 as delivered (strings; not validated or loaded yet: docs/OPENTRACK.md)."""
 
 
+def _raw_path(ctx: RunContext, dataset: str, dealer_id: str) -> Path:
+    return ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
+
+
 def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> Path:
     """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
     import pyarrow as pa
 
     from dealer_feed.opentrack.client import unknown_fields, with_unknown_fields
 
-    raw_path = ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
+    raw_path = _raw_path(ctx, dataset, dealer_id)
     if raw_path.exists():
         log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, raw_path)
         return raw_path
@@ -197,6 +202,8 @@ def extract_and_validate(
 ) -> list[dict[str, Any]]:
     """Extract and validate every dataset of a batch of dealers; one status per dealer/dataset.
 
+    The dealers are fetched concurrently (client.fetch_many: at most the client's
+    max_concurrency at once, one rate limiter for all), then validated together.
     A dealer that fails (OpenTrack error, bad batch, empty feed) gets a `failed` status
     with the error's fix line and does not stop the others. After the whole batch is
     done, DealerStepError is raised if any dealer's vehicles failed, so the task shows red
@@ -206,23 +213,51 @@ def extract_and_validate(
     from dealer_feed.opentrack.errors import AccessNotGrantedError, OpenTrackError
     from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
 
+    def extract(dealer: Dealer) -> dict[str, Any]:
+        """Every dataset of one dealer: its raw table, or the OpenTrackError its fetch ended with."""
+        fetched: dict[str, Any] = {}
+        for dataset in dealer.datasets:
+            try:
+                fetched[dataset] = read_parquet(_extract_dataset(ctx, client, dealer.dealer_id, dataset))
+            except OpenTrackError as exc:
+                fetched[dataset] = exc
+        return fetched
+
+    done = itertools.count(1)
+
+    def progress(_dealer_id: str) -> None:
+        log.info("extract progress: %d/%d dealers", next(done), len(dealer_ids))
+
+    # A dealer whose raw files this run already has is read without the client (a replay passes
+    # none); the others are fetched concurrently, within the client's max_concurrency and
+    # its rate limiter (shared by the threads).
+    extracted: dict[str, dict[str, Any]] = {}
+    to_fetch: list[Dealer] = []
+    for dealer in map(ctx.group.dealer, dealer_ids):
+        if all(_raw_path(ctx, dataset, dealer.dealer_id).exists() for dataset in dealer.datasets):
+            extracted[dealer.dealer_id] = extract(dealer)
+            progress(dealer.dealer_id)
+        else:
+            to_fetch.append(dealer)
+    if to_fetch:
+        extracted |= client.fetch_many(to_fetch, extract, on_done=progress)
+
     statuses: list[dict[str, Any]] = []
     raws: dict[str, dict[str, Any]] = {}
-    for n, dealer_id in enumerate(dealer_ids, 1):
-        for dataset in ctx.group.dealer(dealer_id).datasets:
-            try:
-                raws.setdefault(dataset, {})[dealer_id] = read_parquet(_extract_dataset(ctx, client, dealer_id, dataset))
-            except AccessNotGrantedError as exc:
+    for dealer_id in dealer_ids:
+        for dataset, outcome in extracted[dealer_id].items():
+            if isinstance(outcome, AccessNotGrantedError):
                 if dataset == "vehicles":
-                    statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix))
+                    statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(outcome), fix=outcome.fix))
                 else:
-                    log.warning("%s: optional dataset %s skipped: %s", dealer_id, dataset, exc)
-                    statuses.append(_status(ctx, dataset, dealer_id, "skipped", error=str(exc), fix=exc.fix))
-            except OpenTrackError as exc:
-                log.error("%s %s: %s", dealer_id, dataset, exc)
-                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix,
-                                        transient=exc.transient))
-        log.info("extract progress: %d/%d dealers", n, len(dealer_ids))
+                    log.warning("%s: optional dataset %s skipped: %s", dealer_id, dataset, outcome)
+                    statuses.append(_status(ctx, dataset, dealer_id, "skipped", error=str(outcome), fix=outcome.fix))
+            elif isinstance(outcome, OpenTrackError):
+                log.error("%s %s: %s", dealer_id, dataset, outcome)
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(outcome),
+                                        fix=outcome.fix, transient=outcome.transient))
+            else:
+                raws.setdefault(dataset, {})[dealer_id] = outcome
 
     for dataset, by_dealer in raws.items():
         results = validate_batches(dataset, by_dealer, group=ctx.group, logical_time=ctx.T)

@@ -22,10 +22,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -64,6 +64,9 @@ from dealer_feed.opentrack.parse import (
 from dealer_feed.opentrack.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+
+D = TypeVar("D", bound=DealerRef)
+R = TypeVar("R")
 
 AS_OF_HEADER = "X-OpenTrack-As-Of"
 """Simulator convention (docs/OPENTRACK.md): the run date, for operations without a date parameter."""
@@ -342,14 +345,17 @@ class OpenTrackClient:
         op, params = probes[method]
         return self._call(op, dealer, moment, params).window
 
-    def fetch_many(self, dealers: Iterable[DealerRef], fetch: Callable[[DealerRef], pa.Table]
-                   ) -> dict[str, pa.Table | OpenTrackError]:
+    def fetch_many(self, dealers: Iterable[D], fetch: Callable[[D], R], *,
+                   on_done: Callable[[str], None] | None = None) -> dict[str, R | OpenTrackError]:
         """Run `fetch(dealer)` for many dealers on up to max_concurrency threads.
 
-        Returns dealer_id -> table, or the OpenTrackError that dealer ended with, so one
-        dealer's failure never hides the others'. Other exceptions propagate (bugs).
+        Returns dealer_id -> what `fetch` returned, or the OpenTrackError that dealer ended
+        with, in the dealers' order, so one dealer's failure never hides the others'.
+        `on_done(dealer_id)` runs in the caller's thread as each dealer finishes (progress).
+        The threads share this client's rate limiter and in-flight bound. Other exceptions
+        propagate (bugs): dealers not started yet are dropped, running ones finish first.
         """
-        def one(dealer: DealerRef) -> pa.Table | OpenTrackError:
+        def one(dealer: D) -> R | OpenTrackError:
             try:
                 return fetch(dealer)
             except OpenTrackError as exc:
@@ -357,7 +363,16 @@ class OpenTrackClient:
 
         dealers = list(dealers)
         with ThreadPoolExecutor(max_workers=self.max_concurrency, thread_name_prefix="opentrack") as pool:
-            return dict(zip((_dealer_id(d) for d in dealers), pool.map(one, dealers)))
+            futures = {pool.submit(one, dealer): _dealer_id(dealer) for dealer in dealers}
+            try:
+                for future in as_completed(futures):
+                    future.result()
+                    if on_done is not None:
+                        on_done(futures[future])
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+        return {dealer_id: future.result() for future, dealer_id in futures.items()}
 
     # ----------------------------------------------------------------- one call
 
@@ -401,8 +416,8 @@ class OpenTrackClient:
     def _attempt(self, op: Operation, dealer: DealerRef, url: str, body: bytes, headers: dict[str, str],
                  moment: datetime) -> ParsedResponse:
         context = {"dealer": dealer, "method": op.method, "operation": op.name}
-        self._limiter.acquire()
-        with self._slots:
+        with self._slots:  # in flight from the rate slot on: no burst of waiters when slots free up
+            self._limiter.acquire()
             try:
                 response = self.session.post(url, data=body, headers=headers, timeout=self.timeout, stream=True)
             except requests.Timeout:

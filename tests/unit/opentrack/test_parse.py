@@ -150,3 +150,18 @@ def test_chunk_filter_passes_clean_bodies_unchanged_and_leaves_other_markup_alon
     assert b"".join(parse.replace_forbidden_characters(_chunks(doc, 5))) == doc
     utf16 = "\ufeff<a>\x00</a>".encode("utf-16-le")
     assert b"".join(parse.replace_forbidden_characters([utf16[:3], utf16[3:]])) == utf16
+
+
+def test_a_record_shape_is_laid_out_once_and_reused_by_later_responses():
+    """The schema and column positions of a shape are built at its first response only
+    (rebuilt per response they cost more than parsing a few hundred vehicles)."""
+    document = _doc(b"<Vehicle><VIN>V1</VIN><DateDelivered>0</DateDelivered></Vehicle>")
+    first = parse_response([document], spec(("v", "s", "d"))).table
+    before = parse._layout.cache_info()
+
+    later = [parse_response([document], spec(("v", "s", "d"))).table for _ in range(3)]
+
+    after = parse._layout.cache_info()
+    assert (after.misses, after.hits) == (before.misses, before.hits + 3)
+    assert all(table.equals(first) for table in later)
+    assert first.to_pylist() == [{"v": "V1", "s": None, "d": "0"}]
