@@ -54,6 +54,10 @@ def airflow_defaults() -> None:
 class ConfigError(ValueError):
     """A dealer-group file is invalid. The message names the file and the field."""
 
+    transient = False
+    fix = ("correct what the message names in the dealer-group file (include/dealer_groups/; docs/RULES.md "
+           "explains every setting); the DAG processor reads the file again on its next parse")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

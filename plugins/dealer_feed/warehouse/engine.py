@@ -147,8 +147,9 @@ def engine_from_connection(conn_id: str) -> Engine:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
         raise WarehouseError(
-            f"no Airflow connection {conn_id!r} for the warehouse ({type(exc).__name__}); create it, e.g. "
-            f"AIRFLOW_CONN_{conn_id.upper()}='{{\"conn_type\": \"sqlite\", \"host\": \"/path/warehouse.db\"}}'"
+            f"no Airflow connection {conn_id!r} for the warehouse ({type(exc).__name__}).",
+            fix=f"create it, for example AIRFLOW_CONN_{conn_id.upper()}="
+                f"'{{\"conn_type\": \"sqlite\", \"host\": \"/path/warehouse.db\"}}'",
         ) from None
     return make_engine(url_from_connection(conn))
 
