@@ -56,7 +56,8 @@ def airflow_defaults() -> None:
 class ConfigError(DealerFeedError, ValueError):
     """A dealer-group file is invalid. The message names the file and the field. Permanent."""
 
-    fix = "correct the file and field named above, then `dealer-feed check GROUP` (docs/RUNBOOK.md)"
+    fix = ("correct what the message names in the dealer-group file (include/dealer_groups/; docs/RULES.md "
+           "explains every setting); the DAG processor reads the file again on its next parse")
 
 
 class _Strict(BaseModel):

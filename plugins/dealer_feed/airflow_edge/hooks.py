@@ -13,8 +13,8 @@ Connection fields: host = base URL including scheme (e.g. `https://ot.dms.dealer
 or the simulator's `http://127.0.0.1:PORT/`); login / password = the vendor's OpenTrack
 credentials; extra (JSON, all optional) = client settings: timeout, max_attempts,
 max_wait_seconds, requests_per_second, max_concurrency, backoff_seconds,
-max_backoff_seconds, soap_version, transport (`star`, the default: one `WebService.asmx`
-with STAR ProcessMessage, as the real service's payloads show; or `per-area`:
+max_backoff_seconds, max_response_bytes, soap_version, transport (`star`, the default: one
+`WebService.asmx` with STAR ProcessMessage, as the real service's payloads show; or `per-area`:
 `VehicleAPI.asmx`, `PartsAPI.asmx`, ...). A host without a scheme is completed from
 `extra.scheme` (default https), port and schema (path), so URI-style connections work too.
 """
@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 from dealer_feed.opentrack.client import OpenTrackClient
-from dealer_feed.opentrack.errors import AuthenticationError, OpenTrackError, UnknownDealerError
+from dealer_feed.opentrack.errors import AuthenticationError, MissingConnectionError, OpenTrackError, UnknownDealerError
 from dealer_feed.warehouse.errors import WarehouseError
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 CLIENT_OPTIONS: dict[str, type] = {
     "timeout": float, "max_attempts": int, "max_wait_seconds": float, "requests_per_second": float,
     "max_concurrency": int, "backoff_seconds": float, "max_backoff_seconds": float, "soap_version": str,
-    "transport": str,
+    "transport": str, "max_response_bytes": int,
 }
 """Connection extras passed to OpenTrackClient, with their types (extras are often strings)."""
 
@@ -74,7 +75,11 @@ class OpenTrackHook(BaseHook):
     def client(self) -> OpenTrackClient:
         """The client for this connection (built once per hook)."""
         if self._client is None:
-            conn = self.get_connection(self.opentrack_conn_id)
+            try:
+                conn = self.get_connection(self.opentrack_conn_id)
+            except AirflowNotFoundException:
+                raise MissingConnectionError(f"no Airflow connection {self.opentrack_conn_id!r} is defined "
+                                             "for OpenTrack") from None
             extra = conn.extra_dejson or {}
             options = {name: kind(extra[name]) for name, kind in CLIENT_OPTIONS.items() if name in extra}
             self._client = OpenTrackClient(

@@ -9,7 +9,7 @@ Retries (tenacity): transient failures — HTTP 5xx, timeouts, refused or droppe
 connections, truncated or garbled XML, throttle answers — are retried with exponential
 backoff and jitter, bounded by `max_attempts` and by `max_wait_seconds` of total time;
 a throttle answer's Retry-After is honoured. Bad credentials, missing grants, unknown
-dealers and refused requests are never retried.
+dealers, refused requests and answers over `max_response_bytes` are never retried.
 
 The password lives in one private attribute and in the request body only; it is not in
 repr, logs or error messages (text from the wire is scrubbed before it is quoted).
@@ -44,6 +44,7 @@ from dealer_feed.opentrack.errors import (
     MalformedResponseError,
     OpenTrackError,
     OpenTrackRequestError,
+    ResponseTooLargeError,
     SchemaDriftError,
     ServiceUnavailableError,
     ThrottledError,
@@ -71,6 +72,10 @@ R = TypeVar("R")
 AS_OF_HEADER = "X-OpenTrack-As-Of"
 """Simulator convention (docs/OPENTRACK.md): the run date, for operations without a date parameter."""
 CHUNK_BYTES = 64 * 1024
+MAX_RESPONSE_BYTES = 256 * 1024 * 1024
+"""Default bound of one answer's body: OpenTrack has no paging, so a big dealer's inventory is
+one document (about 1 KB per vehicle: 256 MiB is some 250,000 vehicles), but an endless or
+hostile answer must not fill the worker's memory (ResponseTooLargeError)."""
 
 VEHICLE_COLUMNS: dict[str, str] = {
     "CompanyNumber": "company_number", "VIN": "vin", "StockNumber": "stock_number", "Status": "status",
@@ -214,7 +219,8 @@ class OpenTrackClient:
     timeout: seconds per HTTP request (connect and each read); max_attempts: calls per
     operation including retries; max_wait_seconds: no retry starts after this many seconds
     since the first attempt; backoff_seconds: first retry wait (doubles, with jitter, up to
-    max_backoff_seconds); requests_per_second / max_concurrency: shared by all threads.
+    max_backoff_seconds); requests_per_second / max_concurrency: shared by all threads;
+    max_response_bytes: larger answers are refused (ResponseTooLargeError).
     """
 
     def __init__(
@@ -232,6 +238,7 @@ class OpenTrackClient:
         max_backoff_seconds: float = 30.0,
         soap_version: str = "1.1",
         transport: str = envelope.STAR,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         if soap_version not in envelope.SOAP_VERSIONS:
             raise ValueError(f"soap_version must be one of {envelope.SOAP_VERSIONS}")
@@ -250,6 +257,7 @@ class OpenTrackClient:
         self.max_backoff_seconds = max_backoff_seconds
         self.soap_version = soap_version
         self.transport = transport
+        self.max_response_bytes = max_response_bytes
         self._limiter = RateLimiter(requests_per_second)
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self.session = requests.Session()
@@ -433,6 +441,9 @@ class OpenTrackClient:
                 if status != 200 and "xml" not in response.headers.get("Content-Type", ""):
                     error = ServiceUnavailableError if status >= 500 else OpenTrackRequestError
                     raise error(f"HTTP {status} {response.reason or ''} from {url}".rstrip(), **context)
+                length = response.headers.get("Content-Length", "")
+                if length.isdigit() and int(length) > self.max_response_bytes:
+                    raise self._too_large(f"Content-Length {int(length):,}", context)
                 parsed = self._read(response, op, context)
         if parsed.fault is not None:
             raise self._fault_error(parsed.fault, parsed, status, context, moment.date())
@@ -445,7 +456,7 @@ class OpenTrackClient:
 
     def _read(self, response: requests.Response, op: Operation, context: dict[str, Any]) -> ParsedResponse:
         try:
-            return parse_response(response.iter_content(chunk_size=CHUNK_BYTES), op.spec)
+            return parse_response(self._bounded(response.iter_content(chunk_size=CHUNK_BYTES), context), op.spec)
         except UnexpectedElementError as exc:
             raise SchemaDriftError(
                 f"the answer holds <{exc.element}> in {exc.where}, which is neither a <{op.record}> record nor an "
@@ -456,6 +467,19 @@ class OpenTrackClient:
         except requests.RequestException as exc:
             raise ServiceUnavailableError(f"connection dropped while reading the answer ({type(exc).__name__})",
                                           **context) from None
+
+    def _bounded(self, chunks: Iterable[bytes], context: dict[str, Any]) -> Iterable[bytes]:
+        """The body's chunks, refused (ResponseTooLargeError) once more than max_response_bytes arrived."""
+        total = 0
+        for chunk in chunks:
+            total += len(chunk)
+            if total > self.max_response_bytes:
+                raise self._too_large(f"{total:,} bytes read so far", context)
+            yield chunk
+
+    def _too_large(self, size: str, context: dict[str, Any]) -> ResponseTooLargeError:
+        return ResponseTooLargeError(f"the answer is larger than max_response_bytes={self.max_response_bytes:,} "
+                                     f"({size}); refused", **context)
 
     # ----------------------------------------------------------------- errors
 
@@ -470,8 +494,8 @@ class OpenTrackClient:
         detail = parsed.errors[0] if parsed.errors else None
         cls = (_ERROR_OF_CODE.get(fault.subcode or "") or (detail and _ERROR_OF_CODE.get(detail.code))
                or _ERROR_OF_CODE.get(fault.code) or OpenTrackRequestError)
-        message = self._scrub(detail.message if detail else fault.message)
-        what = f"SOAP fault {fault.subcode or fault.code} (HTTP {status}): {message}"
+        message = self._scrub(detail.message if detail else fault.message) or "(no text)"
+        what = f"SOAP fault {fault.subcode or fault.code or '(no code)'} (HTTP {status}): {message}"
         return self._typed_error(cls, detail.code if detail else fault.subcode or fault.code, what, parsed.window,
                                  context, run_date)
 
@@ -479,8 +503,8 @@ class OpenTrackClient:
         """An in-band Errors/Error as a typed error, by its code."""
         error = parsed.errors[0]
         cls = _ERROR_OF_CODE.get(error.code, OpenTrackRequestError)
-        return self._typed_error(cls, error.code, f"{error.code}: {self._scrub(error.message)}", parsed.window,
-                                 context, run_date)
+        what = f"{error.code or 'in-band error (no code)'}: {self._scrub(error.message) or '(no message)'}"
+        return self._typed_error(cls, error.code, what, parsed.window, context, run_date)
 
     @staticmethod
     def _typed_error(cls: type[OpenTrackError], code: str, what: str, window: AccessWindow | None,

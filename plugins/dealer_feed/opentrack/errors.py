@@ -108,10 +108,29 @@ class OpenTrackRequestError(OpenTrackError):
 
 
 class UnsafeResponseError(OpenTrackError):
-    """The response carried a DTD / entity declarations (XXE, entity expansion); refused unparsed."""
+    """The response carried a DTD / entity declarations (XXE, entity expansion), or hit the XML
+    parser's safety limits (entity amplification, nesting depth, text node size); refused."""
 
     default_fix = ("do not retry: the answer was not a SOAP message (a SOAP message must not contain a DTD); "
                    "check that the connection's base URL points at OpenTrack and not at a proxy or another host")
+
+
+class ResponseTooLargeError(OpenTrackError):
+    """The answer is larger than the client's `max_response_bytes` (announced by Content-Length
+    or counted while streaming): refused before it fills memory. Permanent: a retry gets the
+    same answer."""
+
+    default_fix = ("if this dealer's answer really is that large, raise max_response_bytes in the OpenTrack "
+                   "connection's extra (docs/OPENTRACK.md); otherwise check that the connection's base URL points "
+                   "at OpenTrack")
+
+
+class MissingConnectionError(OpenTrackError):
+    """The group's OpenTrack Airflow connection (`connections.opentrack`) is not defined."""
+
+    default_fix = ("define the connection (AIRFLOW_CONN_<ID> or `airflow connections add`, conn type opentrack: "
+                   "host = base URL, login / password = the vendor credentials; docs/OPENTRACK.md \"Airflow "
+                   "connection\"), or name an existing one in the group file's connections.opentrack")
 
 
 class SchemaDriftError(OpenTrackError):

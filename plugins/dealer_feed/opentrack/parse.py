@@ -26,7 +26,9 @@ Safety: the parser never resolves entities, loads DTDs or touches the network, a
 document with a DOCTYPE is refused (a SOAP message must not contain one), which rules
 out XXE and entity-expansion ("billion laughs") documents before their entities are
 used. `huge_tree` stays off: OpenTrack documents are long, not deep, and libxml2's
-default limits (text node size, depth) are a further guard.
+default limits (entity amplification, depth 256, a text node of 10 MB) are a further guard:
+a document that hits one (e.g. entities declared past the first HEAD_BYTES, or in UTF-16,
+where the byte check cannot see them) is refused as unsafe too, not as a garbled answer.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ _CONTAINER_CHILDREN = frozenset({"Error", "Errors", "AccessWindow"})
 GRANT_WARNING_DAYS = 14
 """A grant ending within this many days of a run is warned about (client log, onboarding check)."""
 HEAD_BYTES = 4096
+_LIMIT_ERRORS = frozenset({etree.ErrorTypes.ERR_RESOURCE_LIMIT, etree.ErrorTypes.ERR_ENTITY_LOOP})
+"""libxml2 error codes of a document refused by its safety limits (entity amplification or loop,
+nesting, text node size): hostile, not garbled in transit."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,18 @@ class RecordSpec:
         return frozenset({f"{self.operation}Response", f"{self.operation}Result"})
 
 
-class UnexpectedElementError(ValueError):
+class ResponseParseError(ValueError):
+    """The body is not a usable SOAP answer; `unsafe` when refused for security reasons.
+
+    The only error the parser raises, whatever the bytes (tests/integration/test_bad_input.py
+    fuzzes that): the client turns it into its typed OpenTrackError."""
+
+    def __init__(self, message: str, *, unsafe: bool = False) -> None:
+        super().__init__(message)
+        self.unsafe = unsafe
+
+
+class UnexpectedElementError(ResponseParseError):
     """The answer's payload holds an element that is neither a record nor an error: the service
     changed shape (or the wrong operation answered). Permanent: a retry gets the same answer."""
 
@@ -94,14 +110,6 @@ class UnexpectedElementError(ValueError):
         super().__init__(f"unexpected element <{element}> in {where}")
         self.element = element
         self.where = where
-
-
-class ResponseParseError(ValueError):
-    """The body is not a usable SOAP answer; `unsafe` when refused for security reasons."""
-
-    def __init__(self, message: str, *, unsafe: bool = False) -> None:
-        super().__init__(message)
-        self.unsafe = unsafe
 
 
 @dataclass(frozen=True)
@@ -251,7 +259,7 @@ class ResultParser:
             self._parser.feed(chunk)
             self._drain()
         except etree.XMLSyntaxError as exc:
-            raise ResponseParseError(f"response is not well-formed XML: {exc}") from None
+            raise _syntax_error(exc, "") from None
 
     @staticmethod
     def _check_head(head: bytes) -> bytes:
@@ -268,7 +276,7 @@ class ResultParser:
             root = self._parser.close()
             self._drain()
         except etree.XMLSyntaxError as exc:
-            raise ResponseParseError(f"response is not well-formed XML (truncated?): {exc}") from None
+            raise _syntax_error(exc, " (truncated?)") from None
         self._check_doctype(root)
         if root.tag not in (f"{{{SOAP11}}}Envelope", f"{{{SOAP12}}}Envelope"):
             raise ResponseParseError(f"response is not a SOAP envelope (root element {root.tag!r})")
@@ -373,6 +381,12 @@ class ResultParser:
             values.extend(row)
             if len(values) >= BATCH_ROWS * self._line_rows.width:
                 self._line_rows.flush()
+
+
+def _syntax_error(exc: etree.XMLSyntaxError, hint: str) -> ResponseParseError:
+    if exc.code in _LIMIT_ERRORS:
+        return ResponseParseError(f"the response exceeds the XML parser's safety limits (refused: {exc})", unsafe=True)
+    return ResponseParseError(f"response is not well-formed XML{hint}: {exc}")
 
 
 _STAR_WRAPPERS = frozenset({"ProcessMessageResponse", "payload", "content"})

@@ -1,7 +1,9 @@
 """Warehouse-fit rules: the limits come from the migration DDL, and the rules enforce them at the edge.
 
-The end-to-end proof on PostgreSQL (a 10,240-character stock number quarantined, the
-rest loaded) is tests/integration/warehouse/test_warehouse_fit.py.
+Every limited column at its limit and one past it (vehicles, parts, repair orders) is a case of
+the bad-input catalogue, tests/integration/test_bad_input.py; the end-to-end proof on PostgreSQL
+(a 10,240-character stock number quarantined, the rest loaded) is
+tests/integration/warehouse/test_warehouse_fit.py.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ import pytest
 from validation_helpers import D7, T, make_group, row, table
 
 from support import ROOT
-from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
-from dealer_feed.validation import limits, validate_part_batches, validate_vehicle_batches
 from dealer_feed.contract.identity import VIN_REGEX
+from dealer_feed.contract.schemas import VEHICLE_GOOD_SCHEMA
+from dealer_feed.validation import limits, validate_vehicle_batches
 from dealer_feed.warehouse import schema
 from dealer_feed.warehouse.migrations import split_statements
 
@@ -78,34 +80,6 @@ def test_schema_parser_reads_create_and_alter():
     assert {k: (v.type_name, v.length) for k, v in tables["t"].items()} == {
         "a": ("VARCHAR", 20), "b": ("NUMERIC", None), "d": ("VARCHAR", 7)}
     assert tables["t"]["b"].value_range == (-999.99, 999.99)
-
-
-def _limited_row(n: int, column: str, length: int) -> dict:
-    return row(n, **{column: "X" * length})
-
-
-def test_at_the_limit_loads_one_past_is_quarantined_with_its_rule():
-    fit = limits.limits_for("vehicles", VEHICLE_GOOD_SCHEMA)
-    rows, expected = [], {}
-    for lim in fit:
-        rows.append(_limited_row(len(rows), lim.column, lim.max_length))
-        expected[len(rows)] = lim.rule_name
-        rows.append(_limited_row(len(rows), lim.column, lim.max_length + 1))
-    expected[len(rows)] = "stock_number_too_long"
-    rows.append(row(len(rows), stock_number="S" * 10_240))
-    rows.append(row(len(rows), stock_number="é" * 64))  # characters, not bytes
-    result = validate_vehicle_batches({D7: table(rows)}, group=make_group(), logical_time=T)[D7]
-    got = dict(zip(result.quarantine["row_number"].tolist(), result.quarantine["rules"], strict=True))
-    assert got == expected
-    assert result.good_rows == len(rows) - len(expected)
-    assert result.rule_counts["stock_number_too_long"] == 2
-
-
-def test_parts_key_is_limited():
-    parts = pa.table({"dealer_id": [D7, D7], "part_number": ["P" * 100, "P" * 101]})
-    result = validate_part_batches({D7: parts}, group=make_group(), logical_time=T)[D7]
-    assert result.quarantine["rules"].tolist() == ["part_number_too_long"]
-    assert result.quarantine["row_number"].tolist() == [1]
 
 
 @pytest.mark.parametrize("value", [None, "", "   "])
