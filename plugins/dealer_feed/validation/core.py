@@ -35,12 +35,10 @@ import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.identity import run_id
-from dealer_feed.contract.schemas import QUARANTINE_SCHEMA
+from dealer_feed.contract.schemas import QUARANTINE_SCHEMA, VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS
 from dealer_feed.opentrack.parse import REPLACEMENT_CHARACTER
 from dealer_feed.opentrack.values import (
     DATE_TIME_COLUMNS,
-    VEHICLE_GOOD_SCHEMA,
-    VEHICLE_RAW_COLUMNS,
     _mask,
     string_array,
     type_table,
