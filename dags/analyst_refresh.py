@@ -34,11 +34,10 @@ def analyst_refresh():
     def refresh() -> dict:
         import json
 
-        from sqlalchemy import text
-
         from dealer_feed.config import find_group
         from dealer_feed.landing import data_dir, write_json
         from dealer_feed.airflow_edge.hooks import warehouse_engine
+        from dealer_feed.warehouse import reads
 
         context = get_current_context()
         loaded = []
@@ -47,12 +46,7 @@ def analyst_refresh():
                 loaded.append({"source_run_id": event.source_run_id, "timestamp": str(event.timestamp),
                                "extra": dict(event.extra or {})})
         engine = warehouse_engine(find_group(GROUP).connections.warehouse)
-        with engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT dealer_id, status, count(*) AS n FROM service_requests WHERE dealer_group = :g "
-                     "GROUP BY dealer_id, status ORDER BY dealer_id, status"),
-                {"g": GROUP},
-            ).all()
+        rows = reads.service_request_counts(engine, GROUP).itertuples(index=False)
         summary = {
             "group": GROUP,
             "triggered_by": loaded,

@@ -75,3 +75,22 @@ def test_warehouse_time_params_refuse_untrusted_times(moment):
     else:
         with pytest.raises(ValueError, match="not an aware UTC time"):
             ts_param(Conn(), moment)
+
+
+def test_load_specs_derived_from_the_contract_name_real_warehouse_columns():
+    """Every column the load writes (specs derived from contract.schemas) exists in the migration
+    DDL with a compatible type: the schemas and the DDL cannot drift apart unnoticed."""
+    from dealer_feed.warehouse import load
+    from dealer_feed.warehouse.schema import warehouse_columns
+
+    ddl = warehouse_columns()
+    compatible = {"text": {"VARCHAR", "TEXT", "CHAR"}, "int": {"INTEGER", "BIGINT", "SMALLINT", "INT"},
+                  "float": {"DOUBLE PRECISION", "NUMERIC", "REAL", "FLOAT"}, "bool": {"BOOLEAN"},
+                  "ts": {"TIMESTAMP"}, "date": {"DATE"}}
+    for table, spec in {"service_requests": [c for c in load.SR_SPEC if c[0] != "is_new"],
+                        "service_request_events": load.EVENT_SPEC, "feed_vehicles": load.FEED_SPEC,
+                        "quarantine": load.QUARANTINE_SPEC, "etl_run_dealers": load.DEALER_SPEC,
+                        "parts_inventory": load.PARTS_SPEC, "repair_orders": load.RO_SPEC}.items():
+        for column, kind in spec:
+            assert column in ddl[table], f"{table}.{column} is written by the load but not in the DDL"
+            assert ddl[table][column].type_name in compatible[kind], (table, column, kind, ddl[table][column])

@@ -74,6 +74,65 @@ DEALER_STATUS_SCHEMA = pa.schema(
 """One status.json per dealer and dataset, as a table (changes/dealer_statuses.parquet, etl_run_dealers)."""
 
 
+_TS = pa.timestamp("us", tz="UTC")
+
+
+def _strings(*names: str) -> list[pa.Field]:
+    return [pa.field(n, pa.string()) for n in names]
+
+
+ENGINE_FEED_SCHEMA = pa.schema(_strings("dealer_id", "vin", "stock_number", "system_code"))
+"""The rules engine's `feed` input: good.parquet's columns renamed (FEED_RENAMES)."""
+
+SERVICE_REQUEST_SCHEMA = pa.schema([
+    *_strings("sr_id", "dealer_id", "vin", "stock_number", "client", "vehicle_type", "sr_type", "status"),
+    pa.field("created_at", _TS), pa.field("closed_at", _TS), pa.field("close_reason", pa.string()),
+    pa.field("anchor_at", _TS), pa.field("absent_since", _TS), pa.field("last_seen_at", _TS),
+])
+"""A service request as the rules engine reads it (`srs`) and the warehouse holds it."""
+
+SERVICE_REQUEST_CHANGE_SCHEMA = SERVICE_REQUEST_SCHEMA.append(pa.field("is_new", pa.bool_()))
+"""changes/service_requests.parquet: an SR in its new state, `is_new` for a created one."""
+
+EVENT_SCHEMA = pa.schema([
+    *_strings("sr_id", "dealer_id", "vin", "kind", "reason", "old_stock_number", "new_stock_number", "old_client",
+              "new_client"),
+    pa.field("old_anchor_at", _TS),
+])
+"""changes/events.parquet: one service-request event (warehouse service_request_events adds the run columns)."""
+
+OUTCOME_SCHEMA = pa.schema(_strings("dealer_id", "vin", "outcome", "reason", "sr_id"))
+"""The rules engine's per-vehicle outcome (joined onto good.parquet for feed_vehicles)."""
+
+RUN_COLUMNS = pa.schema([pa.field("run_id", pa.string()), pa.field("dealer_group", pa.string())])
+"""What the load adds to every row it writes (feed and status rows also get `logical_time`)."""
+
+
+def load_spec(*schemas: pa.Schema, renames: dict[str, str] | None = None) -> list[tuple[str, str]]:
+    """The load's column spec (warehouse._frames) of the columns of `schemas`, in order, first
+    occurrence wins, names renamed by `renames`: (column, text|int|float|bool|ts|date)."""
+    spec: dict[str, str] = {}
+    for schema in schemas:
+        for field in schema:
+            name = (renames or {}).get(field.name, field.name)
+            spec.setdefault(name, _kind(field.type))
+    return list(spec.items())
+
+
+def _kind(kind: pa.DataType) -> str:
+    if pa.types.is_timestamp(kind):
+        return "ts"
+    if pa.types.is_date(kind):
+        return "date"
+    if pa.types.is_boolean(kind):
+        return "bool"
+    if pa.types.is_integer(kind):
+        return "int"
+    if pa.types.is_floating(kind):
+        return "float"
+    return "text"
+
+
 def as_table(frame: Any, schema: pa.Schema | None = None) -> pa.Table:
     """An Arrow table of `frame`: an Arrow table as it is, a pandas DataFrame (the rules
     engine's output) converted once, None or a list of records (status.json rows, with

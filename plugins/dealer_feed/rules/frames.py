@@ -17,7 +17,16 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel
+
+from dealer_feed.contract.schemas import (
+    ENGINE_FEED_SCHEMA,
+    EVENT_SCHEMA,
+    OUTCOME_SCHEMA,
+    SERVICE_REQUEST_CHANGE_SCHEMA,
+    SERVICE_REQUEST_SCHEMA,
+)
 
 STR = "str"
 """String dtype of every text column (pandas 3 default: Arrow-backed, NaN for missing)."""
@@ -28,24 +37,26 @@ ACTIVE = "active"
 CLOSED = "closed"
 
 # ----------------------------------------------------------------- column lists
-FEED_COLUMNS = ("dealer_id", "vin", "stock_number", "system_code")
-SR_COLUMNS = (
-    "sr_id", "dealer_id", "vin", "stock_number", "client", "vehicle_type", "sr_type", "status",
-    "created_at", "closed_at", "close_reason", "anchor_at", "absent_since", "last_seen_at",
-)
-SR_TIMESTAMPS = ("created_at", "closed_at", "anchor_at", "absent_since", "last_seen_at")
-SR_OUT_COLUMNS = (*SR_COLUMNS, "is_new")
-EVENT_COLUMNS = (
-    "sr_id", "dealer_id", "vin", "kind", "reason",
-    "old_stock_number", "new_stock_number", "old_client", "new_client", "old_anchor_at",
-)
-OUTCOME_COLUMNS = ("dealer_id", "vin", "outcome", "reason", "sr_id")
+# Derived from the contract's Arrow schemas (contract.schemas): one definition of each frame.
+FEED_COLUMNS = tuple(ENGINE_FEED_SCHEMA.names)
+SR_COLUMNS = tuple(SERVICE_REQUEST_SCHEMA.names)
+SR_TIMESTAMPS = tuple(f.name for f in SERVICE_REQUEST_SCHEMA if pa.types.is_timestamp(f.type))
+SR_OUT_COLUMNS = tuple(SERVICE_REQUEST_CHANGE_SCHEMA.names)
+EVENT_COLUMNS = tuple(EVENT_SCHEMA.names)
+OUTCOME_COLUMNS = tuple(OUTCOME_SCHEMA.names)
 
-FEED_DTYPES: Mapping[str, str] = dict.fromkeys(FEED_COLUMNS, STR)
-SR_DTYPES: Mapping[str, str] = {c: (TS if c in SR_TIMESTAMPS else STR) for c in SR_COLUMNS}
-SR_OUT_DTYPES: Mapping[str, str] = {**SR_DTYPES, "is_new": "bool"}
-EVENT_DTYPES: Mapping[str, str] = {c: (TS if c == "old_anchor_at" else STR) for c in EVENT_COLUMNS}
-OUTCOME_DTYPES: Mapping[str, str] = dict.fromkeys(OUTCOME_COLUMNS, STR)
+
+def _dtypes(schema: pa.Schema) -> dict[str, str]:
+    """pandas dtypes of a contract schema: strings -> STR, timestamps -> TS, booleans -> bool."""
+    return {f.name: TS if pa.types.is_timestamp(f.type) else "bool" if pa.types.is_boolean(f.type) else STR
+            for f in schema}
+
+
+FEED_DTYPES: Mapping[str, str] = _dtypes(ENGINE_FEED_SCHEMA)
+SR_DTYPES: Mapping[str, str] = _dtypes(SERVICE_REQUEST_SCHEMA)
+SR_OUT_DTYPES: Mapping[str, str] = _dtypes(SERVICE_REQUEST_CHANGE_SCHEMA)
+EVENT_DTYPES: Mapping[str, str] = _dtypes(EVENT_SCHEMA)
+OUTCOME_DTYPES: Mapping[str, str] = _dtypes(OUTCOME_SCHEMA)
 
 # ----------------------------------------------------------------- vocabularies
 OUTCOMES = ("created", "updated", "unchanged", "ignored")

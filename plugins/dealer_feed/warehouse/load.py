@@ -46,7 +46,17 @@ from sqlalchemy import Connection, Engine, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
 from dealer_feed.contract.identity import as_utc, run_id
-from dealer_feed.contract.schemas import FEED_RENAMES
+from dealer_feed.contract.schemas import (
+    DEALER_STATUS_SCHEMA,
+    EVENT_SCHEMA,
+    FEED_RENAMES,
+    OUTCOME_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RUN_COLUMNS,
+    SERVICE_REQUEST_CHANGE_SCHEMA,
+    VEHICLE_GOOD_SCHEMA,
+    load_spec,
+)
 from dealer_feed.warehouse._frames import as_table, bulk_insert, prepare, ts_param, with_constants
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import (
@@ -60,40 +70,20 @@ from dealer_feed.warehouse.errors import (
 
 log = logging.getLogger(__name__)
 
-SR_SPEC = [
-    ("sr_id", "text"), ("dealer_group", "text"), ("dealer_id", "text"), ("vin", "text"),
-    ("stock_number", "text"), ("client", "text"), ("vehicle_type", "text"), ("sr_type", "text"),
-    ("status", "text"), ("created_at", "ts"), ("closed_at", "ts"), ("close_reason", "text"),
-    ("anchor_at", "ts"), ("absent_since", "ts"), ("last_seen_at", "ts"), ("is_new", "int"),
-]
-EVENT_SPEC = [
-    ("run_id", "text"), ("event_no", "int"), ("dealer_group", "text"), ("event_at", "ts"), ("sr_id", "text"),
-    ("dealer_id", "text"), ("vin", "text"), ("kind", "text"), ("reason", "text"),
-    ("old_stock_number", "text"), ("new_stock_number", "text"), ("old_client", "text"), ("new_client", "text"),
-    ("old_anchor_at", "ts"),
-]
-FEED_SPEC = [
-    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"), ("vin", "text"),
-    ("company_number", "text"), ("stock_number", "text"), ("system_code", "text"), ("vehicle_status", "text"),
-    ("model_year", "int"), ("make", "text"), ("model", "text"), ("model_code", "text"), ("body_style", "text"),
-    ("color", "text"), ("trim_level", "text"), ("odometer", "int"), ("date_in_inventory", "date"),
-    ("date_in_service", "date"), ("date_delivered", "date"), ("date_modified", "date"), ("list_price", "float"),
-    ("vehicle_cost", "float"), ("certified_used_car", "bool"), ("outcome", "text"), ("reason", "text"),
-    ("sr_id", "text"),
-]
-QUARANTINE_SPEC = [
-    ("run_id", "text"), ("dealer_group", "text"), ("dealer_id", "text"), ("dataset", "text"),
-    ("row_number", "int"), ("rules", "text"), ("row_json", "text"),
-]
-DEALER_SPEC = [
-    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"), ("dataset", "text"),
-    ("status", "text"), ("rows", "int"), ("good", "int"), ("quarantined", "int"), ("error", "text"),
-]
-PARTS_SPEC = [
-    ("run_id", "text"), ("dealer_group", "text"), ("logical_time", "ts"), ("dealer_id", "text"),
-    ("row_number", "int"), ("part_number", "text"), ("row_json", "text"),
-]
-RO_SPEC = [(c if c != "part_number" else "ro_number", k) for c, k in PARTS_SPEC]
+# Column specs of the tables the load writes, derived from the contract's schemas (the
+# warehouse DDL in include/sql/migrations holds the same columns; tests/unit/test_contract_module.py checks it).
+_AT = pa.schema([pa.field("logical_time", pa.timestamp("us", tz="UTC"))])
+SR_SPEC = load_spec(pa.schema([pa.field("is_new", pa.int8())]),  # stage_sr.is_new is an INTEGER flag
+                    SERVICE_REQUEST_CHANGE_SCHEMA, pa.schema([pa.field("dealer_group", pa.string())]))
+EVENT_SPEC = load_spec(RUN_COLUMNS, pa.schema([pa.field("event_no", pa.int64()),
+                                               pa.field("event_at", pa.timestamp("us", tz="UTC"))]), EVENT_SCHEMA)
+FEED_SPEC = load_spec(RUN_COLUMNS, _AT, VEHICLE_GOOD_SCHEMA, OUTCOME_SCHEMA, renames=FEED_RENAMES)
+QUARANTINE_SPEC = load_spec(QUARANTINE_SCHEMA)
+DEALER_SPEC = load_spec(RUN_COLUMNS, _AT, pa.schema([f for f in DEALER_STATUS_SCHEMA if f.name not in ("fix", "warning")]))
+RAW_ROWS_SCHEMA = pa.schema([pa.field("dealer_id", pa.string()), pa.field("row_number", pa.int64()),
+                             pa.field("part_number", pa.string()), pa.field("row_json", pa.string())])
+PARTS_SPEC = load_spec(RUN_COLUMNS, _AT, RAW_ROWS_SCHEMA)
+RO_SPEC = load_spec(RUN_COLUMNS, _AT, RAW_ROWS_SCHEMA, renames={"part_number": "ro_number"})
 
 REQUIRED = {
     "service_requests": tuple(c for c, _ in SR_SPEC if c != "dealer_group"),

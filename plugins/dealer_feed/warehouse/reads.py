@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 from sqlalchemy import Connection, Engine, bindparam, text
 
+from dealer_feed.config import SQL_DIR
 from dealer_feed.contract.identity import run_id
 from dealer_feed.rules.frames import SR_COLUMNS, SR_TIMESTAMPS, utc_column
 from dealer_feed.warehouse._frames import ts_param
@@ -114,16 +115,20 @@ def run_history(engine: Engine, group: str, limit: int = 20) -> pd.DataFrame:
         )
 
 
+SR_COUNTS_SQL = SQL_DIR / "queries" / "service_requests_by_status.sql"
+"""The one spelling of "service requests per dealer and status" (parameter :dealer_group)."""
+
+
+def service_request_counts(engine: Engine, group: str) -> pd.DataFrame:
+    """dealer_id, status, service_requests of the group (include/sql/queries/service_requests_by_status.sql)."""
+    with engine.connect() as conn:
+        return read_frame(conn, SR_COUNTS_SQL.read_text(), {"dealer_group": group})
+
+
 def format_run_summary(engine: Engine, group: str, limit: int = 20) -> str:
     """Plain-text summary for people: recent runs and service requests per dealer and status."""
     runs = run_history(engine, group, limit)
-    with engine.connect() as conn:
-        srs = read_frame(
-            conn,
-            "SELECT dealer_id, status, COUNT(*) AS service_requests FROM service_requests "
-            "WHERE dealer_group = :g GROUP BY dealer_id, status ORDER BY dealer_id, status",
-            {"g": group},
-        )
+    srs = service_request_counts(engine, group)
     cols = ["run_id", "status", "dealers_ok", "dealers_failed", "vehicles_seen", "sr_created", "sr_updated",
             "sr_anchor_reset", "sr_auto_closed", "vehicles_ignored", "quarantined", "load_seconds"]
     runs_text = runs[cols].sort_values("run_id").to_string(index=False) if len(runs) else "(no runs applied)"
