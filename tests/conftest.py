@@ -78,6 +78,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(f"written to {written}")
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: a worker's reliability figures join the controller's report."""
+    exported = getattr(node, "workeroutput", {}).get("reliability")
+    if exported:
+        reliability.merge(exported)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     processes.stop_on_sigterm()  # a cancelled CI job: teardown runs as on Ctrl-C
     config.stash[_REAPER] = processes.start_reaper(SESSION_TOKEN)
@@ -117,6 +125,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int):
     """After every fixture's teardown: fail the run if any process it started still runs
     (naming each), then stop them."""
     result = yield
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: report to the controller
+        session.config.workeroutput["reliability"] = reliability.export()
     reaper = session.config.stash.get(_REAPER, None)
     leftovers = leftover_processes(exclude={reaper.pid} if reaper else set())
     if leftovers:

@@ -34,6 +34,21 @@ def record(suite: str, **figures: int) -> None:
         row[name] = row.get(name, 0) + int(value)
 
 
+def export() -> str:
+    """The figures recorded in this process, as JSON (a pytest-xdist worker sends them to the controller)."""
+    import json
+
+    return json.dumps(_FIGURES)
+
+
+def merge(exported: str) -> None:
+    """Add a worker's exported figures to this process's."""
+    import json
+
+    for suite, figures in json.loads(exported).items():
+        record(suite, **figures)
+
+
 def table() -> list[str]:
     """The report as Markdown lines (empty when no suite ran)."""
     if not _FIGURES:

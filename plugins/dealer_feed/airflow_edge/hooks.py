@@ -25,17 +25,15 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-import requests
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from dealer_feed.opentrack.client import OpenTrackClient
-from dealer_feed.opentrack.errors import AuthenticationError, MissingConnectionError, OpenTrackError, UnknownDealerError
-from dealer_feed.warehouse.errors import WarehouseError
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the DAG factory imports this module at parse time: nothing heavy at module level
+    import requests
     from airflow.providers.http.hooks.http import HttpHook
     from sqlalchemy.engine import Engine
+
+    from dealer_feed.opentrack.client import OpenTrackClient
 
 CLIENT_OPTIONS: dict[str, type] = {
     "timeout": float, "max_attempts": int, "max_wait_seconds": float, "requests_per_second": float,
@@ -75,6 +73,9 @@ class OpenTrackHook(BaseHook):
     def client(self) -> OpenTrackClient:
         """The client for this connection (built once per hook)."""
         if self._client is None:
+            from dealer_feed.opentrack.client import OpenTrackClient
+            from dealer_feed.opentrack.errors import MissingConnectionError
+
             try:
                 conn = self.get_connection(self.opentrack_conn_id)
             except AirflowNotFoundException:
@@ -95,6 +96,8 @@ class OpenTrackHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Reachable and credentials accepted? Calls VehicleLookup for a dealer that cannot exist:
         the service checks credentials first, so UNKNOWN_DEALER proves they work."""
+        from dealer_feed.opentrack.errors import AuthenticationError, OpenTrackError, UnknownDealerError
+
         try:
             client = self.client()
         except (ValueError, OpenTrackError) as exc:
@@ -127,6 +130,8 @@ def opentrack_client(conn_id: str) -> OpenTrackClient:
 def warehouse_url(conn_id: str) -> Any:
     """The warehouse's SQLAlchemy URL from Airflow's SQL provider hook of the connection's type
     (postgres, sqlite), or a `generic` connection's extra `sqlalchemy_url`."""
+    from dealer_feed.warehouse.errors import WarehouseError
+
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:  # noqa: BLE001 - Airflow raises its own not-found type
