@@ -79,16 +79,20 @@ class Steps:
                     shutil.copytree(src, ctx.dealer_dir(dataset, dealer_id), dirs_exist_ok=True)
 
     def business(self) -> dict[str, Any]:
-        """Content hash of every business table, and etl_runs' business columns."""
-        import sqlalchemy as sa
-
-        from support import table_hash
-
-        out: dict[str, Any] = {t: table_hash(self.engine, t) for t in BUSINESS}
-        with self.engine.connect() as conn:
-            out["etl_runs"] = [tuple(map(str, r)) for r in conn.execute(sa.text(
-                f"SELECT {', '.join(RUN_COLUMNS)} FROM etl_runs ORDER BY logical_time"))]  # noqa: S608
-        return out
+        return business(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def business(engine) -> dict[str, Any]:
+    """Content hash of every business table, and etl_runs' business columns (every group's)."""
+    import sqlalchemy as sa
+
+    from support import table_hash
+
+    out: dict[str, Any] = {t: table_hash(engine, t) for t in BUSINESS}
+    with engine.connect() as conn:
+        out["etl_runs"] = [tuple(map(str, r)) for r in conn.execute(sa.text(
+            f"SELECT {', '.join(RUN_COLUMNS)} FROM etl_runs ORDER BY logical_time, run_id"))]  # noqa: S608
+    return out

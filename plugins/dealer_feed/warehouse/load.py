@@ -360,10 +360,11 @@ def _check_order(conn: Connection, run: RunToLoad) -> bool:
         raise RunOrderError(
             f"group {run.group}: run {run.run_id} (logical time {run.T.isoformat()}) is older than the last applied "
             f"run {last.run_id} ({last.logical_time.isoformat()}); runs of a group apply in logical-time order, so "
-            "it was not loaded. To backfill, pick logical times after "
-            f"{last.logical_time.isoformat()} (e.g. `airflow dags backfill --from-date` after that time); to apply it, "
-            f"rebuild the warehouse from the landing area in feed-time order: `dealer-feed replay {run.group} "
-            "--url NEW_EMPTY_WAREHOUSE_URL`, then point the warehouse connection at it (docs/RUNBOOK.md)."
+            "it was not loaded.",
+            fix=f"to apply it, rebuild the warehouse from the landing area in feed-time order: `dealer-feed replay "
+                f"{run.group} --url NEW_EMPTY_WAREHOUSE_URL`, then point the warehouse connection at it; to backfill "
+                f"instead, pick logical times after {last.logical_time.isoformat()} (e.g. `airflow dags backfill "
+                "--from-date` after that time) (docs/RUNBOOK.md).",
         )
     return False
 
