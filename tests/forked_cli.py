@@ -31,11 +31,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dealer_feed import processes
+from dealer_feed_tools import processes
 
 PRELOAD = ("dealer_feed.cli", "dealer_feed.runner", "dealer_feed.pipeline", "dealer_feed.validation.core",
            "dealer_feed.rules.engine", "dealer_feed.warehouse.load", "dealer_feed.warehouse.migrations",
-           "dealer_feed.warehouse.reads", "dealer_feed.opentrack.hook", "airflow.sdk",
+           "dealer_feed.warehouse.reads", "dealer_feed.airflow_edge.hooks", "airflow.sdk",
            "airflow.sdk.definitions.connection", "airflow.sdk.execution_time.supervisor", "great_expectations",
            "pyarrow.parquet", "pyarrow.dataset", "psycopg")
 """What `dealer-feed run` imports (modules only: nothing is configured or connected before the fork)."""
@@ -54,7 +54,7 @@ class Result:
 
 
 class ForkedCli:
-    """The server as a spawned process (dealer_feed.processes: stopped with its children by close())."""
+    """The server as a spawned process (dealer_feed_tools.processes: stopped with its children by close())."""
 
     def __init__(self, workdir: Path, env: dict[str, str], warm: Path | None = None) -> None:
         self.workdir = workdir
@@ -126,7 +126,8 @@ def _child(job: dict, release: int, answers: int) -> None:
 def warm_up(landing: Path) -> None:
     """Validate the raw files of the landing area's first run, per group, in memory."""
     from dealer_feed.config import find_group
-    from dealer_feed.landing import parse_run_key, read_parquet
+    from dealer_feed.contract.identity import parse_run_key
+    from dealer_feed.landing import read_parquet
     from dealer_feed.validation import validate_batches
 
     for group in sorted(p for p in landing.iterdir() if p.is_dir()):

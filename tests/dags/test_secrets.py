@@ -44,9 +44,9 @@ import yaml
 
 import pgserver
 import reliability
-from dealer_feed.demo import group_dag
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, World
+from dealer_feed_tools.demo import group_dag
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, World
 
 pytestmark = pytest.mark.reliability
 

@@ -29,9 +29,9 @@ import yaml
 
 import reliability
 from dealer_feed.config import find_group
-from dealer_feed.demo import connection_env
-from dealer_feed.simulator import start_background
-from dealer_feed.simulator.world import DEMO_WORLD, World
+from dealer_feed_tools.demo import connection_env
+from dealer_feed_tools.simulator import start_background
+from dealer_feed_tools.simulator.world import DEMO_WORLD, World
 from dealer_feed.warehouse import make_engine
 from forked_cli import ForkedCli, Result
 from run_steps import DAYS, Steps, business
@@ -230,7 +230,7 @@ def _replayed(url: str, landing: Path) -> Steps:
 
 
 def test_one_group_in_every_order_ends_equal_to_ascending(cli, extracted, new_url, tmp_path):
-    from dealer_feed.alerts import fix_line
+    from dealer_feed.airflow_edge.alerts import fix_line
     from dealer_feed.warehouse.errors import RunOrderError
 
     # (a) backfill ascending T1, T2, T3: the reference
