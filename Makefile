@@ -34,14 +34,16 @@ $(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
 demo: setup
 	$(BIN)/dealer-feed demo
 
+TEST_WORKERS ?= 2
+
 test: setup
 	bash scripts/ensure-test-services.sh
-	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 # The reliability suite (issue 14) alone, with its one report table (also written to reliability-report.md).
 reliability: setup
 	bash scripts/ensure-test-services.sh
-	DEALER_FEED_RELIABILITY_REPORT=$(CURDIR)/reliability-report.md $(BIN)/python -m pytest -m reliability; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
+	DEALER_FEED_RELIABILITY_REPORT=$(CURDIR)/reliability-report.md $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup -m reliability; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 bench: setup
 	bash scripts/ensure-test-services.sh

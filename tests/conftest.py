@@ -78,6 +78,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             terminalreporter.write_line(f"written to {written}")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-xdist (`make test` runs two workers, --dist loadgroup): a module's tests stay on one
+    worker, so its module fixtures (simulator, reference runs) are set up once; the modules that
+    start whole Airflow deployments (marker `slow`) share one worker, so two never compete."""
+    for item in items:
+        group = "airflow_services" if item.get_closest_marker("slow") else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node, error) -> None:
     """pytest-xdist: a worker's reliability figures join the controller's report."""
