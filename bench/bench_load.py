@@ -19,23 +19,23 @@ files, and read back as Arrow tables, the way the load reads them in production
 CREATE DATABASE ... TEMPLATE, then CHECKPOINT; SQLite: a file copy), so every round starts
 from the same state; the sides alternate bare, apply, apply, bare, ... over --rounds rounds,
 so a load change on the shared machine hits both, and the report gives medians. Untimed in a
-child: imports, reading the Parquet files, connecting.
+child: imports, reading the Parquet files, connecting, creating the bare tables.
 
 What is compared:
 - apply: `apply_run` (Arrow conversion of every frame, COPY / executemany into the staging
   table, the set-based merge into service_requests, appends, commit);
 - bare: the same rows (feed rows, SR rows, events, dealer statuses) in one transaction into
   tables with the real tables' columns, types, NOT NULLs, checks, keys and indexes
-  (PostgreSQL: `CREATE TABLE bare_x (LIKE x INCLUDING ALL)`; SQLite: the table's and its
-  indexes' DDL from sqlite_master, renamed), created untimed before. Neither side has
-  foreign keys there (LIKE copies none; the SQLite DDL loses its REFERENCES). The rows are
-  converted by plain Arrow, independently of warehouse._frames: select the columns the
-  catalog lists, cast to the column's type, timestamps cast to naive UTC (Arrow writes them
-  as 'YYYY-MM-DD HH:MM:SS.ffffff'; pc.strftime is 20x slower), then PostgreSQL: one
-  `pyarrow.csv.write_csv` and COPY per table; SQLite: the columns as Python lists, one
-  executemany per table. Then COMMIT, as the load does (the copy is thrown away). Before any
-  timing, the bare rows are checked equal to what apply_run wrote (EXCEPT both ways, on
-  `bench_after`, rolled back).
+  (PostgreSQL: `CREATE TABLE bare_x (LIKE x INCLUDING ALL)`, not TEMP: WAL-logged and in
+  shared buffers as the real tables are; SQLite: the table's and its indexes' DDL from
+  sqlite_master, renamed), created untimed before. The bare tables have no foreign keys
+  (LIKE copies none; the SQLite DDL loses its REFERENCES). The rows are converted by plain
+  Arrow, independently of warehouse._frames: select the columns the catalog lists, cast to
+  the column's type, timestamps cast to naive UTC (Arrow writes them as 'YYYY-MM-DD
+  HH:MM:SS.ffffff'; pc.strftime is 20x slower), then PostgreSQL: one `pyarrow.csv.write_csv`
+  and COPY per table; SQLite: the columns as Python lists, one executemany per table. Then
+  COMMIT, as the load does (the copy is thrown away). Before any timing, the bare rows are
+  checked equal to what apply_run wrote (EXCEPT both ways, on `bench_after`, rolled back).
 
 Why fair: same rows, same process start, same machine state, same table shapes and indexes,
 the fastest plain conversion, a durable commit on both sides. What only apply does is the
