@@ -161,6 +161,19 @@ def test_empty_run_records_the_run(warehouse):
     assert rows(warehouse, "SELECT run_id, vehicles_seen FROM etl_runs") == [("g:20260301T060000Z", 0)]
 
 
+def test_timestamps_are_stored_as_their_utc_time_to_the_microsecond(warehouse):
+    """A zoned timestamp column, whatever its zone, is written as its UTC time (SQLite: TS text)."""
+    run = RunBuilder("g").begin(T0)
+    run.create("D1", vin(1), "S1")
+    run = run.finish()
+    srs = run.service_requests
+    srs["last_seen_at"] = srs["last_seen_at"].dt.tz_convert("Europe/Kyiv") + pd.Timedelta(microseconds=5)
+    assert apply_run(warehouse, run).status == "applied"
+    [(created, last_seen)] = rows(warehouse, "SELECT created_at, last_seen_at FROM service_requests")
+    assert (str(created), str(last_seen)) == ("2026-03-01 06:00:00" if warehouse.dialect.name == "postgresql"
+                                              else "2026-03-01 06:00:00.000000", "2026-03-01 06:00:00.000005")
+
+
 def test_raw_parts_and_repair_orders_load(warehouse):
     run = scenario()[0]
     run.parts = pd.DataFrame({"dealer_id": ["D2", "D2", "D1"], "part_number": ["P1", "P2", "P1"],
