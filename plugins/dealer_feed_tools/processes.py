@@ -71,12 +71,22 @@ def claim(token: str) -> None:
     os.environ[OWNERS_ENV] = owned_env(token)[OWNERS_ENV]
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT back to its default (Python then installs KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(argv: Sequence[str | os.PathLike[str]], *, env: Mapping[str, str] | None = None,
           token: str | None = None, **popen_kwargs) -> subprocess.Popen:
-    """subprocess.Popen in a new session with an owner token; stop it with stop()."""
+    """subprocess.Popen in a new session with an owner token; stop it with stop().
+
+    The child starts with SIGINT at its default: an ignored SIGINT is inherited across exec
+    (nohup, a pytest-xdist worker), and a service that ignores Ctrl-C cannot be stopped the
+    way its users stop it."""
     argv = [os.fspath(a) for a in argv]
     token = token or new_token(Path(argv[0]).name)
     popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+    popen_kwargs.setdefault("preexec_fn", _default_sigint)
     process = subprocess.Popen(argv, env=owned_env(token, env), start_new_session=True, **popen_kwargs)
     _RUNNING[process.pid] = (process, token)
     return process

@@ -29,6 +29,8 @@ def test_ids_of_a_run():
 def test_every_typed_error_of_the_project_is_under_the_root():
     from dealer_feed.config import ConfigError
     from dealer_feed.landing import LandingFileError
+    from dealer_feed.opentrack.parse import ResponseParseError
+    from dealer_feed.validation.core import RawSchemaError
     from dealer_feed.opentrack.errors import OpenTrackError, ServiceUnavailableError
     from dealer_feed.pipeline import DealerStepError
     from dealer_feed.rules.guards import MassCloseError
@@ -37,7 +39,7 @@ def test_every_typed_error_of_the_project_is_under_the_root():
     from dealer_feed.warehouse.errors import StaleChangesError, WarehouseError
 
     for cls in (ConfigError, LandingFileError, OpenTrackError, DealerStepError, MassCloseError, RunStepError,
-                BatchGuardError, WarehouseError):
+                BatchGuardError, WarehouseError, ResponseParseError, RawSchemaError):
         assert issubclass(cls, DealerFeedError), cls
         assert cls.transient is False, cls
     assert ServiceUnavailableError.transient and StaleChangesError.transient

@@ -43,6 +43,7 @@ import numpy as np
 import pyarrow as pa
 from lxml import etree
 
+from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.opentrack.envelope import SOAP11, SOAP12
 
 BATCH_ROWS = 8192
@@ -91,11 +92,13 @@ class RecordSpec:
         return frozenset({f"{self.operation}Response", f"{self.operation}Result"})
 
 
-class ResponseParseError(ValueError):
+class ResponseParseError(DealerFeedError, ValueError):
     """The body is not a usable SOAP answer; `unsafe` when refused for security reasons.
 
     The only error the parser raises, whatever the bytes (tests/integration/test_bad_input.py
-    fuzzes that): the client turns it into its typed OpenTrackError."""
+    fuzzes that): the client turns it into its typed OpenTrackError (whose fix names the dealer)."""
+
+    fix = "see the OpenTrackError the client raised for this answer (docs/OPENTRACK.md, error table)"
 
     def __init__(self, message: str, *, unsafe: bool = False) -> None:
         super().__init__(message)

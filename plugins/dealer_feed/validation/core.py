@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from dealer_feed.config import GroupConfig
+from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import run_id
 from dealer_feed.contract.schemas import QUARANTINE_SCHEMA, VEHICLE_GOOD_SCHEMA, VEHICLE_RAW_COLUMNS
 from dealer_feed.opentrack.parse import REPLACEMENT_CHARACTER
@@ -61,8 +62,11 @@ RO_KEY_COLUMN = "repair_order_number"
 
 
 
-class RawSchemaError(ValueError):
-    """A raw batch lacks columns of the raw contract (an extractor bug, not bad data)."""
+class RawSchemaError(DealerFeedError, ValueError):
+    """A raw batch lacks columns of the raw contract (an extractor bug, not bad data). Permanent."""
+
+    fix = ("the extractor wrote a raw table without the raw contract's columns (contract.schemas): fix the "
+           "client's column map, delete the run's raw.parquet and clear its extract_validate batch")
 
 
 # --------------------------------------------------------------------------- result type
