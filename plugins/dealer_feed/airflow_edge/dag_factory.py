@@ -24,7 +24,6 @@ from dealer_feed import pipeline
 from dealer_feed.airflow_edge import alerts, hooks
 from dealer_feed.config import FORCE_PARAM, GroupConfig, find_group
 from dealer_feed.contract.errors import DealerFeedError
-from dealer_feed.contract.identity import as_utc
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -45,9 +44,9 @@ def warehouse_asset(group: str) -> Asset:
 
 
 def _logical_time(context: dict[str, Any]) -> datetime:
-    """The run's feed time: the data interval end; manual runs may have no logical date."""
-    moment = context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
-    return as_utc(moment)
+    """The run's feed time: the data interval end; manual runs may have no logical date.
+    As Airflow hands it (a pendulum DateTime): RunContext normalises it, once."""
+    return context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
 
 
 def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunContext:
