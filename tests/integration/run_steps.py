@@ -96,3 +96,13 @@ def business(engine) -> dict[str, Any]:
         out["etl_runs"] = [tuple(map(str, r)) for r in conn.execute(sa.text(
             f"SELECT {', '.join(RUN_COLUMNS)} FROM etl_runs ORDER BY logical_time, run_id"))]  # noqa: S608
     return out
+
+
+def extract_every_day(sim_url: str, base: Path) -> Path:
+    """The demo group's runs of DAYS extracted and validated once into `base`/landing (real
+    client against the simulator, real validation): what several tests copy instead of fetching."""
+    steps = Steps(f"sqlite:///{base / 'scratch.db'}", base / "landing", sim_url)
+    for day in range(len(DAYS)):
+        steps.extract(day)
+    steps.close()
+    return base / "landing"

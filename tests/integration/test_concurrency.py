@@ -34,7 +34,7 @@ from dealer_feed_tools.simulator import start_background
 from dealer_feed_tools.simulator.world import DEMO_WORLD, World
 from dealer_feed.warehouse import make_engine
 from forked_cli import ForkedCli, Result
-from run_steps import DAYS, Steps, business
+from run_steps import DAYS, Steps, business, extract_every_day
 from support import ROOT, TABLES
 
 pytestmark = pytest.mark.reliability
@@ -90,12 +90,7 @@ def sim() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def extracted(sim, tmp_path_factory) -> Path:
     """The demo group's three runs extracted and validated once (Steps.copy_extract_from reuses them)."""
-    base = tmp_path_factory.mktemp("extracted")
-    steps = Steps(f"sqlite:///{base / 'scratch.db'}", base / "landing", sim)
-    for day in range(3):
-        steps.extract(day)
-    steps.close()
-    return base / "landing"
+    return extract_every_day(sim, tmp_path_factory.mktemp("extracted"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from dealer_feed_tools.simulator import start_background
 from dealer_feed_tools.simulator.world import DEMO_WORLD, load_world
-from run_steps import Steps
+from run_steps import Steps, extract_every_day
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +94,7 @@ def test_stale_changes_are_refused_inside_the_transaction(sim, tmp_path):
 @pytest.fixture(scope="module")
 def extracted(sim, tmp_path_factory) -> Path:
     """The three runs' extract output (real client, real validation), extracted once."""
-    landing = tmp_path_factory.mktemp("extracted")
-    steps = Steps(f"sqlite:///{landing / 'scratch.db'}", landing / "landing", sim)
-    for day in range(3):
-        steps.extract(day)
-    steps.close()
-    return landing / "landing"
+    return extract_every_day(sim, tmp_path_factory.mktemp("extracted"))
 
 
 @pytest.fixture(scope="module")
