@@ -405,7 +405,7 @@ def compute_run_changes(
     The rules engine's frames (service requests, events, outcomes) are pandas; the
     landing files (quarantine, statuses, parts, repair orders) stay Arrow tables.
     """
-    from dealer_feed.contract.schemas import DEALER_STATUS_SCHEMA, FEED_RENAMES, as_table
+    from dealer_feed.contract.schemas import DEALER_STATUS_SCHEMA, ENGINE_FEED_SCHEMA, FEED_RENAMES, as_table
     from dealer_feed.rules.engine import compute_changes
     from dealer_feed.rules.guards import check_mass_close
     from dealer_feed.warehouse import reads
@@ -420,7 +420,7 @@ def compute_run_changes(
             "nothing to transform. Fix the extract_validate failures above and clear that task."
         )
     good = _read_good(ctx, "vehicles", extracted).to_pandas()
-    feed = good.rename(columns={"type_nu": FEED_RENAMES["type_nu"]})[["dealer_id", "vin", "stock_number", "system_code"]]
+    feed = good.rename(columns={"type_nu": FEED_RENAMES["type_nu"]})[ENGINE_FEED_SCHEMA.names]
     srs = reads.read_relevant_srs(engine, ctx.group.group, ctx.T, ctx.group.settings.max_ignore_days)
     log.info("transform: %d feed vehicles from %d dealers, %d current service requests", len(feed), len(extracted), len(srs))
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
-from dealer_feed.landing import landed_run_times, landing_root
 from dealer_feed.contract.identity import run_id
+from dealer_feed.landing import landed_run_times, landing_root
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine

@@ -24,7 +24,7 @@ from sqlalchemy import Connection
 
 from dealer_feed.contract.schemas import as_table
 
-__all__ = ["as_table", "bulk_insert", "prepare", "ts_param", "with_constants"]
+__all__ = ["bulk_insert", "prepare", "ts_param", "with_columns"]
 
 Spec = Sequence[tuple[str, str]]
 
@@ -42,10 +42,16 @@ def ts_param(conn: Connection, moment: datetime | None) -> Any:
     return naive.strftime(TS_FORMAT) if conn.dialect.name == "sqlite" else naive
 
 
-def with_constants(table: pa.Table, **values: Any) -> pa.Table:
-    """`table` with constant columns added or replaced (run_id, dealer_group, logical time...)."""
+def with_columns(table: pa.Table, **values: Any) -> pa.Table:
+    """`table` with columns added or replaced: an Arrow array as it is, any other value as a
+    constant column (run_id, dealer_group, logical time...)."""
     for name, value in values.items():
-        column = pa.repeat(pa.scalar(value), table.num_rows) if value is not None else pa.nulls(table.num_rows)
+        if isinstance(value, (pa.Array, pa.ChunkedArray)):
+            column = value
+        elif value is None:
+            column = pa.nulls(table.num_rows)
+        else:
+            column = pa.repeat(pa.scalar(value), table.num_rows)
         if name in table.column_names:
             table = table.set_column(table.column_names.index(name), name, column)
         else:

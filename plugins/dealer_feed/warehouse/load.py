@@ -55,9 +55,10 @@ from dealer_feed.contract.schemas import (
     RUN_COLUMNS,
     SERVICE_REQUEST_CHANGE_SCHEMA,
     VEHICLE_GOOD_SCHEMA,
+    as_table,
     load_spec,
 )
-from dealer_feed.warehouse._frames import as_table, bulk_insert, prepare, ts_param, with_constants
+from dealer_feed.warehouse._frames import bulk_insert, prepare, ts_param, with_columns
 from dealer_feed.warehouse.engine import safe_url, write_transaction
 from dealer_feed.warehouse.errors import (
     LoadDataError,
@@ -381,7 +382,7 @@ def _check_frames(run: RunToLoad, tables: dict[str, pa.Table]) -> None:
 
 def _with_run_columns(table: pa.Table, run: RunToLoad, **extra: Any) -> pa.Table:
     """The table with the run's constant columns (run_id, dealer_group, `extra`) filled in."""
-    return with_constants(table, run_id=run.run_id, dealer_group=run.group, **extra)
+    return with_columns(table, run_id=run.run_id, dealer_group=run.group, **extra)
 
 
 def _raw_rows(frame: Any, key: str, source: str) -> pd.DataFrame | None:
@@ -479,10 +480,10 @@ def apply_run(
     events = tables["events"]
     feed = tables["feed_vehicles"]
     prepared = {
-        "stage_sr": prepare(with_constants(tables["service_requests"], dealer_group=run.group), SR_SPEC, dialect),
+        "stage_sr": prepare(with_columns(tables["service_requests"], dealer_group=run.group), SR_SPEC, dialect),
         "service_request_events": prepare(
-            _with_run_columns(events, run, event_at=T).append_column(
-                "event_no", pa.array(range(events.num_rows), pa.int64())), EVENT_SPEC, dialect,
+            _with_run_columns(events, run, event_at=T, event_no=pa.array(range(events.num_rows), pa.int64())),
+            EVENT_SPEC, dialect,
         ),
         "feed_vehicles": prepare(
             _with_run_columns(feed.rename_columns([FEED_RENAMES.get(c, c) for c in feed.column_names]), run,
@@ -525,9 +526,8 @@ def apply_run(
                     {"r": run.run_id},
                 ).scalar_one()
                 events = prepared["service_request_events"]
-                numbers = pc.add(events.column("event_no"), int(first_event))
-                prepared["service_request_events"] = events.set_column(
-                    events.column_names.index("event_no"), "event_no", numbers)
+                prepared["service_request_events"] = with_columns(
+                    events, event_no=pc.add(events.column("event_no"), int(first_event)))
                 conn.execute(
                     text("DELETE FROM etl_run_dealers WHERE run_id = :r AND dealer_id IN :ids").bindparams(
                         bindparam("ids", expanding=True)),
