@@ -178,7 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(migrate, extract_validate, transform, load)")
     p.add_argument("group", help="dealer group name (include/dealer_groups/GROUP.yaml)")
     p.add_argument("--at", type=_parse_time, required=True,
-                   help="the run's feed time (data interval end), ISO 8601; naive means UTC")
+                   help="ISO 8601, naive means UTC; the run processes the latest feed time of the group's schedule "
+                        "at or before T (as a manual Airflow run with logical date T does), printed first")
     p.add_argument("--dealers", nargs="+", metavar="ID", help="limit the run to these dealer ids (default: all)")
     p.add_argument("--force-guards", action="store_true",
                    help="load past the empty-feed and mass-close guards (only after checking the data)")

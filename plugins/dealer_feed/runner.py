@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
-from dealer_feed.contract.identity import run_id
+from dealer_feed.contract.identity import as_utc, describe_feed_time, feed_time_at_or_before, run_id
 from dealer_feed.landing import landed_run_times, landing_root
 
 if TYPE_CHECKING:
@@ -88,13 +88,15 @@ def run_group(
     that were extracted (the caller turns `failed_dealers` into a non-zero exit, as the DAG's
     watcher turns the run red); a failed migrate, transform or load stops the run.
     """
-    ctx = pipeline.RunContext(group=cfg, logical_time=at, landing=landing or landing_root(),
+    at = as_utc(at)
+    T = feed_time_at_or_before(cfg.schedule, at)  # the manual-run rule the DAG follows too
+    ctx = pipeline.RunContext(group=cfg, logical_time=T, landing=landing or landing_root(),
                               force_guards=force_guards)
     unknown = sorted(set(dealers) - set(cfg.dealer_ids))
     if unknown:
         raise RunStepError("run", f"dealer(s) {', '.join(unknown)} not in group {cfg.group} "
                                   f"(its dealers: {', '.join(cfg.dealer_ids)})")
-    say(f"run {ctx.run_id} (feed time {ctx.T.isoformat()})")
+    say(f"run {ctx.run_id}: {describe_feed_time(ctx.T, cfg.schedule, at)}")
     applied = _step("migrate", lambda: pipeline.migrate(engine))
     say(f"migrate: {len(applied)} migration(s) applied: {', '.join(applied)}" if applied
         else "migrate: up to date")

@@ -75,7 +75,8 @@ def runs(airflow_db, tmp_path_factory):
         out["run1"] = cli("run", "demo", "--at", "2026-11-23T06:00", env=cli_env)
         out["run2"] = cli("run", "demo", "--at", "2026-11-24T06:00", env=cli_env)
         out["after_two"] = business_hashes(out["cli"])
-        out["rerun"] = cli("run", "demo", "--at", "2026-11-24T06:00+00:00", env=cli_env)
+        # off the daily 06:00 schedule: the latest 06:00 at or before it, the run above
+        out["rerun"] = cli("run", "demo", "--at", "2026-11-24T09:30+01:00", env=cli_env)
         # The runbook's "older run refused": the later run applied first, then the older one.
         swapped_env = env("swapped")
         out["swapped_later"] = cli("run", "demo", "--at", "2026-11-24T06:00Z", env=swapped_env)
@@ -97,13 +98,16 @@ def test_run_prints_each_step_and_equals_the_dag(runs):
         steps = ("run ", "migrate: ", "extract_validate ", "transform: ", "load: ")
         assert all(line.startswith(steps) for line in result.stdout.splitlines()), "stdout: step lines only"
         assert "[dealer_feed.pipeline]" in result.stderr, "logs go to stderr"
-    assert "demo:20261123T060000Z" in runs["run1"].stdout
+    assert runs["run1"].stdout.splitlines()[0] == (
+        "run demo:20261123T060000Z: feed time 2026-11-23 06:00 UTC (on the `0 6 * * *` schedule)")
     assert runs["after_two"] == business_hashes(runs["dag"])
 
 
-def test_rerun_says_already_applied_and_changes_nothing(runs):
+def test_rerun_off_schedule_processes_the_feed_before_it_and_changes_nothing(runs):
     result = runs["rerun"]
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.splitlines()[0] == ("run demo:20261124T060000Z: feed time 2026-11-24 06:00 UTC "
+                                             "(the latest `0 6 * * *` time at or before 2026-11-24 08:30:00 UTC)")
     assert "load: run demo:20261124T060000Z already applied; nothing changed" in result.stdout
     assert business_hashes(runs["cli"]) == runs["after_two"]
     with sa.create_engine(runs["cli"]).connect() as conn:

@@ -2,7 +2,9 @@
 api-server, dag-processor, triggerer, LocalExecutor) with the simulator; the test drives
 it from the CLI as a data engineer would: trigger the demo DAG, wait for success, clear
 its tasks, wait again, and checks that the warehouse did not change and that the
-analysts' consumer DAG ran on the group's Asset. Then Ctrl-C (SIGINT), and SIGTERM in a
+analysts' consumer DAG ran on the group's Asset. A last manual run with a logical date off the
+schedule must process the latest feed time at or before it (an older feed than the one applied,
+so its load must refuse it and leave the warehouse as it is), and its map index must say so. Then Ctrl-C (SIGINT), and SIGTERM in a
 second test, must stop every process carrying the test's AIRFLOW_HOME (issue 16).
 """
 
@@ -11,17 +13,20 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
-from airflow_services import Metadata, Services
+from airflow_services import Metadata, Services, wait_run_finished
+from dealer_feed.config import find_group
+from dealer_feed.contract.identity import feed_time_at_or_before, run_key
 from dealer_feed_tools import processes
 from support import ROOT, free_port, table_hashes
 
 pytestmark = pytest.mark.slow
 DAG_ID = "dealer_feed_demo"
+SCHEDULE = find_group("demo").schedule
 
 
 def test_standalone_trigger_clear_rerun_keeps_the_warehouse(tmp_path):
@@ -79,6 +84,23 @@ def test_standalone_trigger_clear_rerun_keeps_the_warehouse(tmp_path):
                                        120, "the consumer DAG to run on the Asset")
         assert consumer
         assert (data / "analyst" / "demo_service_requests.json").exists()
+
+        # Manual triggers say what they process (issue 13): logical date 2 h after the previous
+        # 06:00 tick processes that 06:00 feed (the latest at or before it), not the feed
+        # Airflow's CLI infers from the trigger time, and its map index says so. That feed is
+        # older than the one applied above, so its load refuses it and the warehouse stays as it is.
+        latest = feed_time_at_or_before(SCHEDULE, datetime.now(timezone.utc))
+        previous = latest - timedelta(days=1)
+        services.airflow("dags", "trigger", DAG_ID, "--run-id", "manual_off_schedule",
+                         "--logical-date", (previous + timedelta(hours=2)).isoformat())
+        assert wait_run_finished(services, meta, DAG_ID, "manual_off_schedule", 300) == "failed"
+        states = {(t, m): s for t, m, s, _ in meta.task_states(DAG_ID, "manual_off_schedule")}
+        assert states[("load", -1)] == "failed" and states[("transform", -1)] == "success", states
+        names = meta.rows("SELECT rendered_map_index FROM task_instance WHERE dag_id = :d AND run_id = :r "
+                          "AND task_id = 'extract_validate'", d=DAG_ID, r="manual_off_schedule")
+        assert names and all(n.startswith(f"feed {previous:%Y-%m-%d %H:%M} UTC: ") for (n,) in names), names
+        assert (data / "landing" / "demo" / "runs" / f"run={run_key(previous)}").is_dir()
+        assert table_hashes(warehouse) == before
         meta.dispose()
 
         # Ctrl-C, as at the terminal: `dealer-feed airflow` stops standalone's whole tree itself

@@ -14,6 +14,7 @@ import the heavy libraries themselves.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,9 @@ from dealer_feed import pipeline
 from dealer_feed.airflow_edge import alerts, hooks
 from dealer_feed.config import FORCE_PARAM, GroupConfig, find_group
 from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.contract.identity import describe_feed_time, feed_time_at_or_before
+
+log = logging.getLogger(__name__)
 
 
 DEFAULT_ARGS: dict[str, Any] = {
@@ -43,16 +47,26 @@ def warehouse_asset(group: str) -> Asset:
     return Asset(name=f"dealer_feed_warehouse_{group}", uri=f"dealer-feed://warehouse/{group}")
 
 
-def _logical_time(context: dict[str, Any]) -> datetime:
-    """The run's feed time: the data interval end; manual runs may have no logical date.
-    As Airflow hands it (a pendulum DateTime): RunContext normalises it, once."""
-    return context.get("data_interval_end") or context.get("logical_date") or context["dag_run"].run_after
+def feed_time(cfg: GroupConfig, context: dict[str, Any]) -> tuple[datetime, str]:
+    """Which feed this run processes, and the line saying why (docs/RUNBOOK.md, "Which feed a run
+    processes"). Scheduled and backfill runs: the data interval end (SPEC). Manual runs: the latest
+    time of the group's schedule at or before the logical date typed, or the trigger time when
+    the run has no logical date (Airflow then has no data interval, and its trigger time has
+    seconds): the rule `dealer-feed run --at` follows too, so the feed time never depends on the
+    wall clock or on how Airflow inferred an interval."""
+    dag_run = context["dag_run"]
+    if str(getattr(dag_run.run_type, "value", dag_run.run_type)) == "manual":
+        given = context.get("logical_date") or dag_run.run_after
+        T = feed_time_at_or_before(cfg.schedule, given)
+        return T, describe_feed_time(T, cfg.schedule, given)
+    T = context["data_interval_end"]  # RunContext normalises it (contract.identity.as_utc)
+    return T, describe_feed_time(T, cfg.schedule)
 
 
 def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunContext:
-    return pipeline.RunContext(
-        group=cfg, logical_time=_logical_time(context), force_guards=bool(context["params"].get(FORCE_PARAM))
-    )
+    T, why = feed_time(cfg, context)
+    log.info("%s", why)
+    return pipeline.RunContext(group=cfg, logical_time=T, force_guards=bool(context["params"].get(FORCE_PARAM)))
 
 
 def _fail_permanent(exc: Exception) -> None:
@@ -71,7 +85,7 @@ def _doc_md(cfg: GroupConfig) -> str:
     return f"""### Dealer group `{cfg.group}`
 {cfg.description}
 
-Config: `include/dealer_groups/{cfg.group}.yaml` · schedule `{cfg.schedule}` (UTC, feed time = data interval end)
+Config: `include/dealer_groups/{cfg.group}.yaml` · schedule `{cfg.schedule}` (UTC; feed time = data interval end; a manual run: the latest schedule time at or before its logical date)
 · connections `{cfg.connections.opentrack}` (OpenTrack), `{cfg.connections.warehouse}` (warehouse)
 
 Settings: Track Stock No and Client = **{s.track_stock_and_client.mode}** {s.track_stock_and_client.days or ''};
@@ -132,10 +146,11 @@ def build_dag(group_name: str):
             except Exception as exc:
                 _fail_permanent(exc)
 
-        @task(map_index_template="{{ dealer_batch }}")
+        # the map index names the batch's feed time and dealers (Grid view, `airflow tasks states-for-dag-run`)
+        @task(map_index_template="{{ feed_and_dealers }}")
         def extract_validate(dealer_ids: list[str]) -> list[dict[str, Any]]:
             context = get_current_context()
-            context["dealer_batch"] = ", ".join(dealer_ids)
+            context["feed_and_dealers"] = f"feed {feed_time(cfg, context)[0]:%Y-%m-%d %H:%M} UTC: {', '.join(dealer_ids)}"
             try:
                 return pipeline.extract_validate_batch(
                     _run_context(cfg, context), dealer_ids, context["params"].get("dealers"),

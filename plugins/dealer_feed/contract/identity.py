@@ -7,7 +7,7 @@ here, so a warehouse row, a landing path and a log line always spell a run the s
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 RUN_KEY_FORMAT = "%Y%m%dT%H%M%SZ"
 
@@ -26,6 +26,29 @@ def as_utc(moment: datetime | date) -> datetime:
     # and repr differ): downstream code sees one type
     return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond,
                     tzinfo=timezone.utc)
+
+
+def feed_time_at_or_before(schedule: str, moment: datetime) -> datetime:
+    """The feed time a manual run (or `dealer-feed run --at`) processes: the latest time of the
+    group's cron `schedule` at or before `moment` (aware UTC). A time on the schedule is its own
+    feed time; 04:00 on a daily 06:00 schedule is the previous day's 06:00. One rule, so what a run
+    processes follows from what was typed, never from the wall clock or Airflow's inference."""
+    from croniter import croniter  # Airflow's own cron parser; the group file was checked with it
+
+    return as_utc(croniter(schedule, as_utc(moment) + timedelta(microseconds=1)).get_prev(datetime))
+
+
+def describe_feed_time(T: datetime, schedule: str, given: datetime | None = None) -> str:  # noqa: N803
+    """One line saying which feed a run processes and why, for task logs, map indexes and CLI
+    output. `given`: the time typed (a manual run's logical date or trigger time, `--at`); None
+    for a scheduled or backfill run, whose feed time is its data interval end."""
+    if given is None:
+        why = "the data interval end"
+    elif given == T:
+        why = f"on the `{schedule}` schedule"
+    else:
+        why = f"the latest `{schedule}` time at or before {given:%Y-%m-%d %H:%M:%S} UTC"
+    return f"feed time {T:%Y-%m-%d %H:%M} UTC ({why})"
 
 
 def run_key(T: datetime) -> str:  # noqa: N803 - the spec's name for the feed time
