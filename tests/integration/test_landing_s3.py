@@ -16,6 +16,7 @@ real S3 protocol server on loopback (moto's server mode, tests/s3server.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterator
@@ -173,9 +174,10 @@ def test_unreachable_store_is_a_transient_store_error(s3, monkeypatch):
 
 @pytest.fixture(scope="module")
 def dag_runs(airflow_db, s3, tmp_path_factory, monkeypatch_module) -> dict:
-    """Day 1 under dag.test() with landing on S3; its rerun through `dealer-feed run`'s path; day 2
-    with a corrupted raw object; a local-landing run of day 1 as the reference. Everything logged
-    or printed meanwhile is kept."""
+    """Day 1 under dag.test() with landing on S3; its rerun through `dealer-feed run`'s path (the
+    landing root from the same hook); day 2 with a corrupted raw object; a local-landing run of
+    day 1 as the reference. Every log record, and everything printed (file descriptors 1 and 2
+    and sys.stdout / sys.stderr), meanwhile is kept."""
     import airflow.settings
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
@@ -196,7 +198,8 @@ def dag_runs(airflow_db, s3, tmp_path_factory, monkeypatch_module) -> dict:
         session.execute(sa.delete(DagRun).where(DagRun.dag_id == "dealer_feed_demo"))
     records = Records()
     out: dict = {"data": data, "log": tmp / "output.log"}
-    with start_background(world) as sim, output_to(out["log"]):
+    with (start_background(world) as sim, output_to(out["log"]), out["log"].open("a") as printed,
+          contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed)):
         for key, value in connection_env(sim.url, vendor.username, vendor.password.get_secret_value(),
                                          warehouse).items():
             monkeypatch_module.setenv(key, value)
@@ -210,7 +213,7 @@ def dag_runs(airflow_db, s3, tmp_path_factory, monkeypatch_module) -> dict:
             out["requests_day1"] = len(sim.requests())
             out["business_day1"] = _business(warehouse)
             out["objects_day1"] = s3.server.objects(s3.bucket, PREFIX + "/")
-            out["rerun"] = run_group(find_group("demo"), DAY1, make_engine(warehouse), say=lambda line: None)
+            out["rerun"] = run_group(find_group("demo"), DAY1, make_engine(warehouse))  # prints its step lines
             out["requests_rerun"] = len(sim.requests()) - out["requests_day1"]
             out["objects_rerun"] = s3.server.objects(s3.bucket, PREFIX + "/")
             corrupt = f"{PREFIX}/demo/vehicles/{CORRUPT_DEALER}/run=20261124T060000Z/raw.parquet"
