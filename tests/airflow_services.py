@@ -101,11 +101,14 @@ class Services:
 
     # ------------------------------------------------------------------ processes
 
-    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Component:
+    def start(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None,
+              cwd: Path | None = None) -> Component:
+        """Start a component (`env`: default the shared one; `cwd`: its working directory, default
+        the project: a Celery worker elsewhere proves nothing relies on a shared directory)."""
         comp = Component(name, [str(a) for a in argv], self.log_dir / f"{name}.log")
         with comp.log_path.open("ab") as log:
             comp.process = processes.spawn(comp.argv, env=env or self.env, stdout=log, stderr=subprocess.STDOUT,
-                                           cwd=str(ROOT))
+                                           cwd=str(cwd or ROOT))
         self.components.append(comp)
         return comp
 

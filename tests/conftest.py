@@ -29,6 +29,7 @@ import pytest
 
 import pgserver
 import reliability
+import s3server
 from dealer_feed_tools import processes
 from support import ROOT
 
@@ -105,11 +106,12 @@ _REAPER = pytest.StashKey[subprocess.Popen]()
 
 @pytest.fixture(scope="session", autouse=True)
 def _session_processes(tmp_path_factory: pytest.TempPathFactory):
-    """The shared PostgreSQL server stops at session end (before the leftover check), and
+    """The shared PostgreSQL and S3 servers stop at session end (before the leftover check), and
     the tests' tmp_path directories count as the run's (test AIRFLOW_HOMEs live there)."""
     _RUN_DIRS.append(tmp_path_factory.getbasetemp())
     yield
     pgserver.stop_server()
+    s3server.stop_server()
 
 
 def leftover_processes(exclude: set[int] = frozenset()) -> list[psutil.Process]:

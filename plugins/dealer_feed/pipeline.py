@@ -27,11 +27,15 @@ from dealer_feed.config import DATASETS, Dealer, GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, run_id
 from dealer_feed.landing import (
+    LandingPath,
     dealer_run_dir,
+    delete,
+    exists,
     group_run_dir,
     landing_root,
     read_json,
     read_parquet,
+    url_of,
     write_json,
     write_parquet,
 )
@@ -64,11 +68,14 @@ class DealerStepError(DealerFeedError):
 @dataclass(frozen=True)
 class RunContext:
     """What every step of one run needs to know. The feed time is normalised to aware UTC
-    here, where it enters the steps (contract.identity.as_utc), and trusted everywhere after."""
+    here, where it enters the steps (contract.identity.as_utc), and trusted everywhere after.
+    `landing` is the landing root: a local directory (the default) or an object-storage path
+    the Airflow edge builds from DEALER_FEED_LANDING_URL (airflow_edge.hooks.landing_root);
+    the steps touch it only through dealer_feed.landing's functions."""
 
     group: GroupConfig
     logical_time: datetime
-    landing: Path = field(default_factory=landing_root)
+    landing: LandingPath = field(default_factory=landing_root)
     force_guards: bool = False
 
     def __post_init__(self) -> None:
@@ -82,11 +89,11 @@ class RunContext:
     def run_id(self) -> str:
         return run_id(self.group.group, self.T)
 
-    def dealer_dir(self, dataset: str, dealer_id: str) -> Path:
+    def dealer_dir(self, dataset: str, dealer_id: str) -> LandingPath:
         return dealer_run_dir(self.landing, self.group.group, dataset, dealer_id, self.T)
 
     @property
-    def run_dir(self) -> Path:
+    def run_dir(self) -> LandingPath:
         return group_run_dir(self.landing, self.group.group, self.T)
 
 
@@ -132,19 +139,19 @@ LINES_FILE = "lines.parquet"
 as delivered (strings; not validated or loaded yet: docs/OPENTRACK.md)."""
 
 
-def _raw_path(ctx: RunContext, dataset: str, dealer_id: str) -> Path:
+def _raw_path(ctx: RunContext, dataset: str, dealer_id: str) -> LandingPath:
     return ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
 
 
-def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> Path:
+def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> LandingPath:
     """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
     import pyarrow as pa
 
     from dealer_feed.opentrack.client import unknown_fields, with_unknown_fields
 
     raw_path = _raw_path(ctx, dataset, dealer_id)
-    if raw_path.exists():
-        log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, raw_path)
+    if exists(raw_path):
+        log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, url_of(raw_path))
         return raw_path
     dealer = ctx.group.dealer(dealer_id)
     started = time.perf_counter()
@@ -160,7 +167,7 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
     seconds = time.perf_counter() - started
     log.info(
         "%s %s: extracted %d rows in %.2fs (%.0f rows/s) -> %s",
-        dealer_id, dataset, table.num_rows, seconds, table.num_rows / max(seconds, 1e-9), raw_path,
+        dealer_id, dataset, table.num_rows, seconds, table.num_rows / max(seconds, 1e-9), url_of(raw_path),
     )
     return raw_path
 
@@ -234,7 +241,7 @@ def extract_and_validate(
     extracted: dict[str, dict[str, Any]] = {}
     to_fetch: list[Dealer] = []
     for dealer in map(ctx.group.dealer, dealer_ids):
-        if all(_raw_path(ctx, dataset, dealer.dealer_id).exists() for dataset in dealer.datasets):
+        if all(exists(_raw_path(ctx, dataset, dealer.dealer_id)) for dataset in dealer.datasets):
             extracted[dealer.dealer_id] = extract(dealer)
             progress(dealer.dealer_id)
         else:
@@ -264,7 +271,7 @@ def extract_and_validate(
         for dealer_id, result in results.items():
             directory = ctx.dealer_dir(dataset, dealer_id)
             report = write_report(result, directory / "report.html")
-            log.info("%s\nreport: %s", summary_text(result), report)
+            log.info("%s\nreport: %s", summary_text(result), url_of(report))
             write_parquet(result.quarantine_table(), directory / "quarantine.parquet")
             counts = {"rows": result.rows, "good": result.good_rows, "quarantined": result.quarantined}
             try:
@@ -273,11 +280,11 @@ def extract_and_validate(
                     max_bad_fraction=ctx.group.thresholds.max_bad_fraction,
                     previous_good_rows=previous_good_rows.get(dealer_id) if dataset == "vehicles" else None,
                     force=ctx.force_guards,
-                    report_path=report,
+                    report_path=url_of(report),
                 )
             except BatchGuardError as exc:
                 log.error("%s", exc)
-                (directory / "good.parquet").unlink(missing_ok=True)
+                delete(directory / "good.parquet")
                 statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix, **counts))
                 continue
             write_parquet(result.good, directory / "good.parquet")
@@ -319,7 +326,7 @@ def dealer_statuses(ctx: RunContext, dataset: str = "vehicles", dealer_ids: Sequ
     found = []
     for dealer_id in ctx.group.dealer_ids if dealer_ids is None else dealer_ids:
         path = ctx.dealer_dir(dataset, dealer_id) / "status.json"
-        if path.exists():
+        if exists(path):
             found.append(read_json(path))
     return found
 
@@ -341,7 +348,7 @@ def _read_quarantine(ctx: RunContext) -> pa.Table:
     for dataset in DATASETS:
         for dealer_id in ctx.group.dealer_ids:
             path = ctx.dealer_dir(dataset, dealer_id) / "quarantine.parquet"
-            if path.exists():
+            if exists(path):
                 tables.append(read_parquet(path).cast(QUARANTINE_SCHEMA))
     return pa.concat_tables(tables)
 
@@ -492,7 +499,7 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
     from dealer_feed.warehouse import reads
 
     summary_path = ctx.run_dir / "summary.json"
-    if reads.run_is_applied(engine, ctx.group.group, ctx.T) and summary_path.exists():
+    if reads.run_is_applied(engine, ctx.group.group, ctx.T) and exists(summary_path):
         log.info("run %s is already applied; keeping its change files", ctx.run_id)
         return read_json(summary_path)
     return _write_changes(ctx, *compute_run_changes(ctx, engine))

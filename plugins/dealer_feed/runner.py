@@ -14,14 +14,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, describe_feed_time, feed_time_at_or_before, run_id
-from dealer_feed.landing import landed_run_times, landing_root
+from dealer_feed.landing import LandingPath, exists, landed_run_times
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -80,7 +79,7 @@ class RunOutcome:
 
 def run_group(
     cfg: GroupConfig, at: datetime, engine: Engine, *, dealers: Sequence[str] = (), force_guards: bool = False,
-    landing: Path | None = None, client: OpenTrackClient | None = None, say: Say = print,
+    landing: LandingPath | None = None, client: OpenTrackClient | None = None, say: Say = print,
 ) -> RunOutcome:
     """migrate → extract_validate of every dealer batch → transform → load, as the DAG runs them.
 
@@ -90,7 +89,7 @@ def run_group(
     """
     at = as_utc(at)
     T = feed_time_at_or_before(cfg.schedule, at)  # the manual-run rule the DAG follows too
-    ctx = pipeline.RunContext(group=cfg, logical_time=T, landing=landing or landing_root(),
+    ctx = pipeline.RunContext(group=cfg, logical_time=T, landing=landing if landing is not None else _landing_root(),
                               force_guards=force_guards)
     unknown = sorted(set(dealers) - set(cfg.dealer_ids))
     if unknown:
@@ -129,6 +128,14 @@ def run_group(
     return RunOutcome(load=result, failed_dealers=list(dict.fromkeys(failed)), failures=failures)
 
 
+def _landing_root() -> LandingPath:
+    """The landing root the DAG's tasks use (DEALER_FEED_LANDING_URL through the Airflow edge:
+    a local directory, or object storage with its Airflow connection)."""
+    from dealer_feed.airflow_edge.hooks import landing_root
+
+    return _step("landing", landing_root)
+
+
 def _statuses_of(ctx: pipeline.RunContext, dealer_id: str) -> list[dict[str, Any]]:
     return [s for dataset in ctx.group.dealer(dealer_id).datasets
             for s in pipeline.dealer_statuses(ctx, dataset, [dealer_id])]
@@ -155,7 +162,7 @@ class _NoFetch:
 
 def replay_group(
     cfg: GroupConfig, engine: Engine, *, start: datetime | None = None, force_guards: bool = False,
-    landing: Path | None = None, say: Say = print,
+    landing: LandingPath | None = None, say: Say = print,
 ) -> list[dict[str, Any]]:
     """Re-apply the group's landed runs in feed-time order, one transaction per run.
 
@@ -172,7 +179,7 @@ def replay_group(
     """
     from dealer_feed.warehouse import reads
 
-    root = landing or landing_root()
+    root = landing if landing is not None else _landing_root()
     _step("migrate", lambda: pipeline.migrate(engine))
     last = _step("replay", lambda: reads.last_applied_run(engine, cfg.group))
     if start is not None and last is not None and last.logical_time >= start:
@@ -206,8 +213,8 @@ def _revalidate_missing(ctx: pipeline.RunContext, engine: Engine) -> None:
     """Validate again, from raw.parquet, the dealers of the run whose status.json is missing."""
     missing = sorted({
         dealer_id for dealer_id in ctx.group.dealer_ids for dataset in ctx.group.dealer(dealer_id).datasets
-        if (ctx.dealer_dir(dataset, dealer_id) / "raw.parquet").exists()
-        and not (ctx.dealer_dir(dataset, dealer_id) / "status.json").exists()
+        if exists(ctx.dealer_dir(dataset, dealer_id) / "raw.parquet")
+        and not exists(ctx.dealer_dir(dataset, dealer_id) / "status.json")
     })
     if missing:
         log.info("run %s: validating %s again from their raw files", ctx.run_id, ", ".join(missing))

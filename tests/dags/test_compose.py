@@ -239,3 +239,21 @@ def test_warehouse_roles_as_compose_sets_them_up(tmp_path):
         with psycopg.connect(server.dsn(), autocommit=True) as admin:
             admin.execute("DROP ROLE IF EXISTS airflow_dealer_feed")
             admin.execute("DROP ROLE IF EXISTS analyst")
+
+
+def test_optional_s3_landing_store(services):
+    """Landing on object storage is an option: MinIO and its bucket only under the `s3` profile,
+    the landing connection (an `aws` connection pointing at it) in every task's environment, and
+    the landing URL empty by default (the shared volume, as before)."""
+    for name in ("minio", "minio-init"):
+        assert services[name]["profiles"] == ["s3"], name
+    env = _env(services["airflow-worker"])
+    assert env["DEALER_FEED_LANDING_URL"] == ""
+    conn = json.loads(env["AIRFLOW_CONN_DEALER_FEED_LANDING"])
+    assert conn["conn_type"] == "aws" and conn["login"] and conn["password"]
+    assert conn["extra"]["endpoint_url"] == "http://minio:9000"
+    minio_env = _env(services["minio"])
+    assert (minio_env["MINIO_ROOT_USER"], minio_env["MINIO_ROOT_PASSWORD"]) == (conn["login"], conn["password"])
+    assert "dealer-feed-landing" in " ".join(services["minio-init"]["entrypoint"])
+    for name in AIRFLOW_COMPONENTS:  # a profile service never becomes a dependency of the default set-up
+        assert "minio" not in services[name].get("depends_on", {}), name

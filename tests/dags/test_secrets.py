@@ -32,7 +32,6 @@ import logging
 import os
 import secrets
 import threading
-import zlib
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -44,6 +43,7 @@ import yaml
 
 import pgserver
 import reliability
+from leaks import Records, files, found, tables, texts
 from dealer_feed_tools.demo import group_dag
 from dealer_feed_tools.simulator import start_background
 from dealer_feed_tools.simulator.world import DEMO_WORLD, World
@@ -69,15 +69,6 @@ class _Webhook(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(f"{record.getMessage()} {record.args!r} {record.exc_text or ''}")
 
 
 def _world() -> World:
@@ -124,55 +115,6 @@ def _forget_runs(dag_id: str) -> None:
         session.execute(sa.delete(DagRun).where(DagRun.dag_id == dag_id))
 
 
-# --------------------------------------------------------------------------- where to look
-
-
-def _texts(value: object) -> list[str]:
-    """A stored value as the texts a marker could hide in (bytes decoded, zlib inflated)."""
-    if isinstance(value, memoryview):
-        value = value.tobytes()
-    if isinstance(value, bytes):
-        out = [value.decode("utf-8", "replace")]
-        try:
-            out.append(zlib.decompress(value).decode("utf-8", "replace"))
-        except zlib.error:
-            pass
-        return out
-    return [] if value is None else [str(value)]
-
-
-def _tables(engine: sa.Engine, place: str, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
-    """{"place table.column": texts} for every column of every table."""
-    out: dict[str, list[str]] = {}
-    inspector = sa.inspect(engine)
-    with engine.connect() as conn:
-        for table in sorted(set(inspector.get_table_names()) - set(skip)):
-            result = conn.execute(sa.text(f'SELECT * FROM "{table}"'))  # noqa: S608 - names from the catalog
-            columns = list(result.keys())
-            for row in result:
-                for column, value in zip(columns, row):
-                    out.setdefault(f"{place} {table}.{column}", []).extend(_texts(value))
-    return out
-
-
-def _files(root: Path, place: str) -> dict[str, list[str]]:
-    """{"place path": texts} for every file under root (Parquet: every value and the metadata too)."""
-    import pyarrow.parquet as pq
-
-    out: dict[str, list[str]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        texts = _texts(path.read_bytes())
-        if path.suffix == ".parquet":
-            parquet = pq.ParquetFile(path)
-            texts += [str(parquet.metadata.metadata), str(parquet.read().to_pylist())]
-        out[f"{place} {path.relative_to(root)}"] = texts
-    return out
-
-
-def found(places: dict[str, list[str]], needle: str) -> list[str]:
-    return [place for place, texts in places.items() if any(needle in text for text in texts)]
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -184,7 +126,7 @@ def scanned(airflow_db, warehouse, webhook, tmp_path, monkeypatch, capfd) -> dic
     monkeypatch.setenv("DEALER_FEED_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("AIRFLOW_CONN_DEALER_FEED_WAREHOUSE", json.dumps(warehouse))
     monkeypatch.setenv("AIRFLOW_CONN_DEALER_FEED_ALERTS", json.dumps({"conn_type": "http", "host": webhook}))
-    records = _Records()
+    records = Records()
     logging.getLogger().addHandler(records)
     _forget_runs("dealer_feed_demo")
     capfd.readouterr()
@@ -211,11 +153,11 @@ def scanned(airflow_db, warehouse, webhook, tmp_path, monkeypatch, capfd) -> dic
                         port=warehouse["port"], database=DATABASE)
     engine = sa.create_engine(url)
     places = {
-        **_files(Path(os.environ["AIRFLOW_HOME"]) / "logs", "AIRFLOW_HOME/logs"),
-        **_files(tmp_path / "data", "data directory"),
-        **_tables(airflow.settings.engine, "Airflow metadata DB", skip=("connection",)),
-        **_tables(engine, "warehouse"),
-        **{f"alert webhook request {n}": _texts(body) for n, body in enumerate(_Webhook.received)},
+        **files(Path(os.environ["AIRFLOW_HOME"]) / "logs", "AIRFLOW_HOME/logs"),
+        **files(tmp_path / "data", "data directory"),
+        **tables(airflow.settings.engine, "Airflow metadata DB", skip=("connection",)),
+        **tables(engine, "warehouse"),
+        **{f"alert webhook request {n}": texts(body) for n, body in enumerate(_Webhook.received)},
         "stdout/stderr": [output.out, output.err],
         "log records": records.lines,
     }

@@ -66,7 +66,8 @@ def feed_time(cfg: GroupConfig, context: dict[str, Any]) -> tuple[datetime, str]
 def _run_context(cfg: GroupConfig, context: dict[str, Any]) -> pipeline.RunContext:
     T, why = feed_time(cfg, context)
     log.info("%s", why)
-    return pipeline.RunContext(group=cfg, logical_time=T, force_guards=bool(context["params"].get(FORCE_PARAM)))
+    return pipeline.RunContext(group=cfg, logical_time=T, landing=hooks.landing_root(),
+                               force_guards=bool(context["params"].get(FORCE_PARAM)))
 
 
 def _fail_permanent(exc: Exception) -> None:
@@ -106,7 +107,8 @@ logical-time order, so fix and clear a failed run before later runs can load; a 
 is recomputed by its load against the warehouse it applies to. Clearing a fixed dealer's batch with downstream
 adds it to its run while that run is the group's last applied one; after a later run, the load says it caught up.
 
-Data lands under `data/landing/{cfg.group}/<dataset>/<dealer>/run=<T>/` and loads into the warehouse tables
+Data lands under `<landing root>/{cfg.group}/<dataset>/<dealer>/run=<T>/` (root: `DEALER_FEED_LANDING_URL`, default
+`data/landing`; `s3://bucket/prefix` through connection `dealer_feed_landing`, docs/OPERATIONS.md) and loads into the warehouse tables
 (see docs/WAREHOUSE.md). Runbook (every error, its fix, which task to clear; backfills): docs/RUNBOOK.md.
 
 | dealer | server | datasets | make codes |

@@ -6,6 +6,9 @@
   (SQLite pragmas and write locking, PostgreSQL pre-ping). No URL is parsed here.
 - `opentrack_client(conn_id)`: the OpenTrack client of OpenTrackHook.
 - `alert_webhook(conn_id)`: the http provider's HttpHook for the alert webhook.
+- `landing_root()`: the landing root of DEALER_FEED_LANDING_URL: a pathlib.Path for a local
+  directory / `file://`, else Airflow's ObjectStoragePath with the connection of
+  DEALER_FEED_LANDING_CONN_ID (s3://: an `aws` connection, see landing_root).
 
 OpenTrackHook builds an OpenTrackClient from an Airflow Connection.
 
@@ -30,6 +33,7 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:  # the DAG factory imports this module at parse time: nothing heavy at module level
     import requests
+    from dealer_feed.landing import LandingPath
     from airflow.providers.http.hooks.http import HttpHook
     from sqlalchemy.engine import Engine
 
@@ -175,3 +179,26 @@ def alert_webhook(conn_id: str) -> HttpHook:
     from airflow.providers.http.hooks.http import HttpHook
 
     return HttpHook(method="POST", http_conn_id=conn_id)
+
+
+def landing_root(url: str | None = None, conn_id: str | None = None) -> LandingPath:
+    """The landing root every task and `dealer-feed` command uses (dealer_feed.landing holds the
+    setting: DEALER_FEED_LANDING_URL, DEALER_FEED_LANDING_CONN_ID).
+
+    A local directory or `file://` URL is a pathlib.Path (the default: data/landing). Any other
+    scheme is Airflow's ObjectStoragePath on the landing connection: for `s3://bucket/prefix`, an
+    `aws` connection (login = access key id, password = secret access key, extra `endpoint_url`
+    for an S3-compatible store such as MinIO, `region_name`), read by the amazon provider's
+    s3fs filesystem (airflow.providers.amazon.aws.fs.s3). The credentials stay in the connection:
+    the path's text is `scheme://bucket/key` (dealer_feed.landing.url_of), never a secret; inside a
+    task the secret key is masked anyway (Airflow masks connection passwords).
+    """
+    from dealer_feed.landing import landing_conn_id, landing_url, local_path
+
+    url = url or landing_url()
+    local = local_path(url)
+    if local is not None:
+        return local
+    from airflow.sdk import ObjectStoragePath
+
+    return ObjectStoragePath(url, conn_id=conn_id or landing_conn_id())

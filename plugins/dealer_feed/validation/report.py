@@ -11,7 +11,7 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dealer_feed.landing import write_text
+from dealer_feed.landing import LandingPath, write_text
 
 if TYPE_CHECKING:
     from dealer_feed.validation.core import DealerValidation
@@ -97,12 +97,14 @@ def render_html(validation: DealerValidation) -> str:
     return "\n".join(out)
 
 
-def write_report(validation: DealerValidation, path: str | Path) -> Path:
-    """Write the static HTML report; `path` is the file or the dealer's run directory.
+def write_report(validation: DealerValidation, path: str | LandingPath) -> LandingPath:
+    """Write the static HTML report; `path` is the file or the dealer's run directory (a local
+    path, or a landing path in object storage).
 
     Returns the file's path (the task log should print it). Atomic, deterministic.
     """
-    path = Path(path)
+    if isinstance(path, str):
+        path = Path(path)
     if path.suffix.lower() != ".html":
         path = path / REPORT_NAME
     return write_text(render_html(validation), path)
