@@ -372,7 +372,7 @@ def rows_for(figures: dict) -> list:
             by_task.setdefault(t["task_id"], []).append(t)
         for task_id in ("migrate", "extract_validate", "transform", "load", "watcher"):
             tis = by_task.get(task_id, [])
-            walls = [t["wall"] for t in tis if t["wall"] is not None]
+            walls = [t["wall"] for t in tis if t["wall"] is not None and t["state"] != "skipped"]
             mbs = [t["peak_mb"] for t in tis if "peak_mb" in t]
             if not walls:
                 continue
