@@ -128,16 +128,6 @@ def migrate(engine: Engine) -> list[str]:
     return applied
 
 
-def _system_arrow_pool() -> None:
-    """Arrow allocates with the system allocator in this process. Its default, jemalloc, gives
-    each of the fetch threads (client.fetch_many) an arena that keeps its pages after the
-    dealer's response is parsed: ~30 MB more peak RSS for a 25-dealer batch, for no speed
-    the extract needs (measured: bench_large_run, /proc/PID/status VmHWM)."""
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
 def dealers_in_run(batch: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
     """The dealers of `batch` this run extracts: all, or those in the run's `dealers` parameter."""
     return [d for d in batch if d in wanted] if wanted else list(batch)
@@ -156,7 +146,6 @@ def extract_validate_batch(
         log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
         return []
     started = time.perf_counter()
-    _system_arrow_pool()
     previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
     try:
         statuses = extract_and_validate(ctx, dealer_ids, client, previous)
