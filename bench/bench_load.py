@@ -194,8 +194,13 @@ def steady_run(engine, previous: RunToLoad) -> RunToLoad:
                      counts={}, status="success", airflow_run_id="bench2", started_at=t2)
 
 
-def seed_sql(dialect: str) -> list[str]:
-    """SQL that fills the warehouse: 1M SRs (185k active), the previous run and its 200k feed rows."""
+def seed_sql(dialect: str, *, group: str = GROUP, dealer_ids: list[str] | None = None, n_srs: int = N_SRS,
+             n_active: int = N_ACTIVE, feed_rows: int = N_ACTIVE + 15_000, created: datetime = T_CREATED,
+             previous: datetime = T_PREV) -> list[str]:
+    """SQL that fills the warehouse: `n_srs` SRs (the first `n_active` active, the rest closed at
+    `previous`, all created at `created`), the previous run (at `previous`) and its `feed_rows`
+    feed rows. VINs are 'V' + 16 digits; dealers are `dealer_ids` round robin (default: 300
+    dealers BG_000..BG_299). bench_large_run seeds closed history for the large group with it."""
     if dialect == "postgresql":
         series = "generate_series(1, {n}) AS s(i)"
         vin = "'V' || lpad(i::text, 16, '0')"
@@ -206,23 +211,27 @@ def seed_sql(dialect: str) -> list[str]:
         vin = "'V' || substr('0000000000000000' || i, -16, 16)"
         dealer = "'BG_' || substr('000' || (i % 300), -3, 3)"
         stock = "'S' || i"
+    if dealer_ids:
+        quoted = ", ".join(f"'{d}'" for d in dealer_ids)  # the group file's ids: no quotes in them (DEALER_ID)
+        dealer = (f"(ARRAY[{quoted}])[mod(i, {len(dealer_ids)}) + 1]" if dialect == "postgresql" else
+                  f"json_extract('[{quoted.replace(chr(39), chr(34))}]', '$[' || (i % {len(dealer_ids)}) || ']')")
     ts = (lambda d: f"'{d.strftime('%Y-%m-%d %H:%M:%S.%f')}'") if dialect == "sqlite" else (
         lambda d: f"TIMESTAMP '{d.strftime('%Y-%m-%d %H:%M:%S')}'")
-    prev_run = f"{GROUP}:{run_key(T_PREV)}"
+    prev_run = f"{group}:{run_key(previous)}"
     return [
         f"""INSERT INTO etl_runs (run_id, dealer_group, logical_time, status, load_started_at, loaded_at, load_seconds)
-            VALUES ('{prev_run}', '{GROUP}', {ts(T_PREV)}, 'success', {ts(T_PREV)}, {ts(T_PREV)}, 1)""",
+            VALUES ('{prev_run}', '{group}', {ts(previous)}, 'success', {ts(previous)}, {ts(previous)}, 1)""",
         f"""INSERT INTO service_requests (sr_id, dealer_group, dealer_id, vin, stock_number, client, vehicle_type,
               sr_type, status, created_at, closed_at, close_reason, anchor_at, last_seen_at, created_run_id, last_run_id)
-            SELECT '{GROUP}:' || {vin} || ':{run_key(T_CREATED)}', '{GROUP}', {dealer}, {vin}, {stock}, 'ACME', 'New',
-                   'Inspection', CASE WHEN i <= {N_ACTIVE} THEN 'active' ELSE 'closed' END, {ts(T_CREATED)},
-                   CASE WHEN i <= {N_ACTIVE} THEN NULL ELSE {ts(T_PREV)} END,
-                   CASE WHEN i <= {N_ACTIVE} THEN NULL ELSE 'auto_close_immediately' END,
-                   {ts(T_CREATED)}, {ts(T_PREV)}, '{prev_run}', '{prev_run}'
-            FROM {series.format(n=N_SRS)}""",
+            SELECT '{group}:' || {vin} || ':{run_key(created)}', '{group}', {dealer}, {vin}, {stock}, 'ACME', 'New',
+                   'Inspection', CASE WHEN i <= {n_active} THEN 'active' ELSE 'closed' END, {ts(created)},
+                   CASE WHEN i <= {n_active} THEN NULL ELSE {ts(previous)} END,
+                   CASE WHEN i <= {n_active} THEN NULL ELSE 'auto_close_immediately' END,
+                   {ts(created)}, {ts(previous)}, '{prev_run}', '{prev_run}'
+            FROM {series.format(n=n_srs)}""",
         f"""INSERT INTO feed_vehicles (run_id, dealer_group, logical_time, dealer_id, vin, stock_number, outcome)
-            SELECT '{prev_run}', '{GROUP}', {ts(T_PREV)}, {dealer}, {vin}, {stock}, 'unchanged'
-            FROM {series.format(n=N_ACTIVE + 15_000)}""",
+            SELECT '{prev_run}', '{group}', {ts(previous)}, {dealer}, {vin}, {stock}, 'unchanged'
+            FROM {series.format(n=feed_rows)}""",
     ]
 
 
@@ -236,10 +245,11 @@ def settle(engine) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
-def seed(engine) -> float:
+def seed(engine, **history) -> float:
+    """Fill the warehouse (seed_sql; `history`: its keyword arguments), then settle; seconds taken."""
     started = time.perf_counter()
     with engine.begin() as conn:
-        for sql in seed_sql(engine.dialect.name):
+        for sql in seed_sql(engine.dialect.name, **history):
             conn.exec_driver_sql(sql)
     settle(engine)
     return time.perf_counter() - started

@@ -49,6 +49,28 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+STEP_DONE = "[dealer-feed] step done:"
+"""The head of the one line each task step logs when it ends (step_done): what on-call greps
+for, and what bench/bench_large_run.py reads from the task logs (its peak RSS per task process)."""
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far (getrusage ru_maxrss: KiB on Linux). In a
+    forked task process it counts from the fork: the resident pages it shares with its parent
+    at the fork are in it, as in any RSS figure."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def step_done(step: str, started: float, **counts: Any) -> None:
+    """`[dealer-feed] step done: load run=large:... rows=... in 12.34s, peak RSS 512 MB`: the
+    step's counts, its seconds since `started` (perf_counter) and the process's peak RSS."""
+    figures = " ".join(f"{name}={value}" for name, value in counts.items())
+    log.info("%s %s %s in %.2fs, peak RSS %.0f MB", STEP_DONE, step, figures, time.perf_counter() - started,
+             peak_rss_mb())
+
+
 class DealerStepError(DealerFeedError):
     """One or more dealers of a batch failed; the others were written. Names each fix.
 
@@ -107,7 +129,10 @@ def migrate(engine: Engine) -> list[str]:
     """Apply pending migrations; with none pending only reads the version (the loader role may run it)."""
     from dealer_feed.warehouse.migrations import apply
 
-    return apply(engine)
+    started = time.perf_counter()
+    applied = apply(engine)
+    step_done("migrate", started, applied=len(applied))
+    return applied
 
 
 def dealers_in_run(batch: Sequence[str], wanted: Sequence[str] | None) -> list[str]:
@@ -127,8 +152,17 @@ def extract_validate_batch(
     if not dealer_ids:
         log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
         return []
+    started = time.perf_counter()
     previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
-    return extract_and_validate(ctx, dealer_ids, client, previous)
+    try:
+        statuses = extract_and_validate(ctx, dealer_ids, client, previous)
+    except DealerStepError as exc:
+        step_done("extract_validate", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
+        raise
+    step_done("extract_validate", started, run=ctx.run_id, dealers=len(dealer_ids),
+              rows=sum(s["rows"] for s in statuses), good=sum(s["good"] for s in statuses),
+              quarantined=sum(s["quarantined"] for s in statuses))
+    return statuses
 
 
 # --------------------------------------------------------------------------- extract
@@ -502,7 +536,11 @@ def transform(ctx: RunContext, engine: Engine) -> dict[str, Any]:
     if reads.run_is_applied(engine, ctx.group.group, ctx.T) and exists(summary_path):
         log.info("run %s is already applied; keeping its change files", ctx.run_id)
         return read_json(summary_path)
-    return _write_changes(ctx, *compute_run_changes(ctx, engine))
+    started = time.perf_counter()
+    summary = _write_changes(ctx, *compute_run_changes(ctx, engine))
+    step_done("transform", started, run=ctx.run_id, vehicles=summary["vehicles_seen"],
+              dealers=summary["dealers_extracted"])
+    return summary
 
 
 # --------------------------------------------------------------------------- load
@@ -555,9 +593,13 @@ def load(ctx: RunContext, engine: Engine, airflow_run_id: str | None = None) -> 
     """
     from dealer_feed.warehouse.errors import StaleChangesError
 
+    started = time.perf_counter()
     for attempt in range(1, STALE_ATTEMPTS + 1):
         try:
-            return _load_once(ctx, engine, airflow_run_id)
+            result = _load_once(ctx, engine, airflow_run_id)
+            step_done("load", started, run=ctx.run_id, status=result["status"],
+                      rows=sum(result.get("rows", {}).values()))
+            return result
         except StaleChangesError as exc:
             if attempt == STALE_ATTEMPTS:
                 raise
