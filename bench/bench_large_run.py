@@ -370,13 +370,13 @@ def rows_for(figures: dict) -> list:
         by_task: dict[str, list[dict]] = {}
         for t in run["tasks"]:
             by_task.setdefault(t["task_id"], []).append(t)
-        for task_id in ("migrate", "extract_validate", "transform", "load", "watcher"):
+        for task_id in ("migrate", "extract", "validate", "transform", "load", "watcher"):
             tis = by_task.get(task_id, [])
             walls = [t["wall"] for t in tis if t["wall"] is not None and t["state"] != "skipped"]
             mbs = [t["peak_mb"] for t in tis if "peak_mb" in t]
             if not walls:
                 continue
-            target = {"extract_validate": EXTRACT_MB_TARGET, "load": LOAD_MB_TARGET}.get(task_id)
+            target = {"extract": EXTRACT_MB_TARGET, "load": LOAD_MB_TARGET}.get(task_id)
             met = (max(mbs) <= target) if target and mbs else None
             label = f"run {run['n']} {task_id}"
             if len(walls) > 1:

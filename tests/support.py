@@ -49,3 +49,28 @@ def table_hash(engine, table: str) -> str:
 
 def table_hashes(engine) -> dict[str, str]:
     return {t: table_hash(engine, t) for t in TABLES}
+
+
+def statuses_of(ctx, dealer_ids) -> list[dict]:
+    """Every status.json of `dealer_ids` in the run, one per dealer and dataset, in dealer order."""
+    from dealer_feed import pipeline
+
+    return [s for d in dealer_ids for dataset in ctx.group.dealer(d).datasets
+            for s in pipeline.dealer_statuses(ctx, dataset, [d])]
+
+
+def extract_and_validate(ctx, dealer_ids, client, previous_good_rows) -> list[dict]:
+    """The DAG's `extract` of a batch, then `validate` of its dealers, as one call: validate runs after a
+    failed extract too (as in the DAG), then the first step's DealerStepError is raised; else every status."""
+    from dealer_feed import pipeline
+
+    errors = []
+    for step in (lambda: pipeline.extract(ctx, list(dealer_ids), client),
+                 lambda: pipeline.validate_landed(ctx, dealer_ids, previous_good_rows)):
+        try:
+            step()
+        except pipeline.DealerStepError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]
+    return statuses_of(ctx, dealer_ids)

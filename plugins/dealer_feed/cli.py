@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("run", help="run a group's steps for one feed time without Airflow "
-                       "(migrate, extract_validate, transform, load)")
+                       "(migrate, extract, validate, transform, load)")
     p.add_argument("group", help="dealer group name (include/dealer_groups/GROUP.yaml)")
     p.add_argument("--at", type=_parse_time, required=True,
                    help="ISO 8601, naive means UTC; the run processes the latest feed time of the group's schedule "

@@ -301,10 +301,11 @@ def fix_for(path: LandingPath) -> str:
     run_dir = path.parent
     dealer, dataset = run_dir.parent.name, run_dir.parent.parent.name
     if path.name == "raw.parquet":
-        return (f"delete {url_of(path)} and clear the `extract_validate` batch of dealer {dealer} for run "
-                f"{_run_of(run_dir)} with downstream (it fetches the {dataset} feed again for the run's feed time)")
-    return (f"clear the `extract_validate` batch of dealer {dealer} for run {_run_of(run_dir)} with downstream "
-            f"(it rewrites the {dataset} files from the raw file)")
+        return (f"delete {url_of(path)} and clear the `extract` batch of dealer {dealer} for run "
+                f"{_run_of(run_dir)} with downstream (it fetches the {dataset} feed again for the run's feed time, "
+                "then `validate` checks it)")
+    return (f"clear the `validate` task of run {_run_of(run_dir)} with downstream (it rewrites dealer {dealer}'s "
+            f"{dataset} files from the raw file)")
 
 
 def _get(path: LandingPath) -> bytes:

@@ -140,26 +140,41 @@ def dealers_in_run(batch: Sequence[str], wanted: Sequence[str] | None) -> list[s
     return [d for d in batch if d in wanted] if wanted else list(batch)
 
 
-def extract_validate_batch(
-    ctx: RunContext, batch: Sequence[str], wanted: Sequence[str] | None, engine: Engine, client: OpenTrackClient,
+def extract_batch(
+    ctx: RunContext, batch: Sequence[str], wanted: Sequence[str] | None, client: OpenTrackClient,
 ) -> list[dict[str, Any]]:
-    """The `extract_validate` step of one dealer batch: the dealers the run wants, their previous
-    good-row counts (empty-feed guard), then extract_and_validate. Returns [] when no dealer of
-    the batch is wanted."""
-    from dealer_feed.warehouse import reads
-
+    """The `extract` step of one dealer batch (a mapped task): the dealers the run wants, fetched
+    into raw files (extract). It needs no warehouse, pandas or GX: validation is its own step,
+    so an extract task process holds the HTTP client, the parser and Arrow only."""
     dealer_ids = dealers_in_run(batch, wanted)
     if not dealer_ids:
         log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
         return []
     started = time.perf_counter()
+    try:
+        statuses = extract(ctx, dealer_ids, client)
+    except DealerStepError as exc:
+        step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
+        raise
+    step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), rows=sum(s["rows"] for s in statuses))
+    return statuses
+
+
+def validate(ctx: RunContext, wanted: Sequence[str] | None, engine: Engine) -> list[dict[str, Any]]:
+    """The `validate` step of a run (one task, after every extract batch): the wanted dealers whose
+    raw files the run has, with their previous good-row counts (empty-feed guard), validated
+    together (validate_landed), so GX is imported and its context built once per run."""
+    from dealer_feed.warehouse import reads
+
+    dealer_ids = dealers_in_run(ctx.group.dealer_ids, wanted)
+    started = time.perf_counter()
     previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
     try:
-        statuses = extract_and_validate(ctx, dealer_ids, client, previous)
+        statuses = validate_landed(ctx, dealer_ids, previous)
     except DealerStepError as exc:
-        step_done("extract_validate", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
+        step_done("validate", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
         raise
-    step_done("extract_validate", started, run=ctx.run_id, dealers=len(dealer_ids),
+    step_done("validate", started, run=ctx.run_id, dealers=len({s["dealer_id"] for s in statuses}),
               rows=sum(s["rows"] for s in statuses), good=sum(s["good"] for s in statuses),
               quarantined=sum(s["quarantined"] for s in statuses))
     return statuses
@@ -177,8 +192,8 @@ def _raw_path(ctx: RunContext, dataset: str, dealer_id: str) -> LandingPath:
     return ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"
 
 
-def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> LandingPath:
-    """Fetch one dataset of one dealer into raw.parquet, unless the run already has it."""
+def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, dataset: str) -> int:
+    """Fetch one dataset of one dealer into raw.parquet, unless the run already has it; its row count."""
     import pyarrow as pa
 
     from dealer_feed.opentrack.client import unknown_fields, with_unknown_fields
@@ -186,7 +201,7 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
     raw_path = _raw_path(ctx, dataset, dealer_id)
     if exists(raw_path):
         log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, url_of(raw_path))
-        return raw_path
+        return read_parquet(raw_path, columns=[]).num_rows
     dealer = ctx.group.dealer(dealer_id)
     started = time.perf_counter()
     if dataset == "vehicles":
@@ -203,7 +218,7 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
         "%s %s: extracted %d rows in %.2fs (%.0f rows/s) -> %s",
         dealer_id, dataset, table.num_rows, seconds, table.num_rows / max(seconds, 1e-9), url_of(raw_path),
     )
-    return raw_path
+    return table.num_rows
 
 
 def _status(ctx: RunContext, dataset: str, dealer_id: str, status: str, **extra: Any) -> dict[str, Any]:
@@ -235,31 +250,24 @@ def _drift_notes(ctx: RunContext, dataset: str, dealer_id: str, rows: int,
     return notes
 
 
-def extract_and_validate(
-    ctx: RunContext,
-    dealer_ids: list[str],
-    client: OpenTrackClient,
-    previous_good_rows: dict[str, int | None],
-) -> list[dict[str, Any]]:
-    """Extract and validate every dataset of a batch of dealers; one status per dealer/dataset.
+def extract(ctx: RunContext, dealer_ids: list[str], client: OpenTrackClient) -> list[dict[str, Any]]:
+    """Fetch every dataset of `dealer_ids` into the run's raw files; one status per dealer/dataset.
 
     The dealers are fetched concurrently (client.fetch_many: at most the client's
-    max_concurrency at once, one rate limiter for all), then validated together.
-    A dealer that fails (OpenTrack error, bad batch, empty feed) gets a `failed` status
-    with the error's fix line and does not stop the others. After the whole batch is
-    done, DealerStepError is raised if any dealer's vehicles failed, so the task shows red
-    and names each dealer; an optional dataset without its grant is `skipped`.
+    max_concurrency at once, one rate limiter for all); a dealer whose raw files the run already
+    has is not fetched again (raw files are immutable). A dealer whose fetch fails gets a
+    `failed` status with the error's fix line and does not stop the others; an optional dataset
+    without its grant is `skipped`; the others are `extracted`, for `validate` to take up.
+    After the whole batch, DealerStepError names every failed dealer (the task shows red).
     """
-    from dealer_feed.opentrack.client import unknown_fields
     from dealer_feed.opentrack.errors import AccessNotGrantedError, OpenTrackError
-    from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
 
-    def extract(dealer: Dealer) -> dict[str, Any]:
-        """Every dataset of one dealer: its raw table, or the OpenTrackError its fetch ended with."""
+    def fetch(dealer: Dealer) -> dict[str, Any]:
+        """Every dataset of one dealer: its raw row count, or the OpenTrackError its fetch ended with."""
         fetched: dict[str, Any] = {}
         for dataset in dealer.datasets:
             try:
-                fetched[dataset] = read_parquet(_extract_dataset(ctx, client, dealer.dealer_id, dataset))
+                fetched[dataset] = _extract_dataset(ctx, client, dealer.dealer_id, dataset)
             except OpenTrackError as exc:
                 fetched[dataset] = exc
         return fetched
@@ -269,22 +277,8 @@ def extract_and_validate(
     def progress(_dealer_id: str) -> None:
         log.info("extract progress: %d/%d dealers", next(done), len(dealer_ids))
 
-    # A dealer whose raw files this run already has is read without the client (a replay passes
-    # none); the others are fetched concurrently, within the client's max_concurrency and
-    # its rate limiter (shared by the threads).
-    extracted: dict[str, dict[str, Any]] = {}
-    to_fetch: list[Dealer] = []
-    for dealer in map(ctx.group.dealer, dealer_ids):
-        if all(exists(_raw_path(ctx, dataset, dealer.dealer_id)) for dataset in dealer.datasets):
-            extracted[dealer.dealer_id] = extract(dealer)
-            progress(dealer.dealer_id)
-        else:
-            to_fetch.append(dealer)
-    if to_fetch:
-        extracted |= client.fetch_many(to_fetch, extract, on_done=progress)
-
+    extracted = client.fetch_many(list(map(ctx.group.dealer, dealer_ids)), fetch, on_done=progress)
     statuses: list[dict[str, Any]] = []
-    raws: dict[str, dict[str, Any]] = {}
     for dealer_id in dealer_ids:
         for dataset, outcome in extracted[dealer_id].items():
             if isinstance(outcome, AccessNotGrantedError):
@@ -298,8 +292,36 @@ def extract_and_validate(
                 statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(outcome),
                                         fix=outcome.fix, transient=outcome.transient))
             else:
-                raws.setdefault(dataset, {})[dealer_id] = outcome
+                statuses.append(_status(ctx, dataset, dealer_id, "extracted", rows=outcome))
+    failed = [s for s in statuses if s["status"] == "failed"]
+    if failed:
+        raise _batch_failure(failed, dealer_ids, "batch", "extracted")
+    return statuses
 
+
+def validate_landed(
+    ctx: RunContext, dealer_ids: Sequence[str], previous_good_rows: dict[str, int | None],
+) -> list[dict[str, Any]]:
+    """Validate every dataset of `dealer_ids` whose raw file the run has; one status per dealer/dataset.
+
+    Validation is a pure function of the raw file, so this rewrites the same good, quarantine,
+    report and status files on every call. A dealer that fails a guard (bad batch, empty
+    feed) gets a `failed` status with the fix line and does not stop the others; after all,
+    DealerStepError names every failed dealer. A dealer without a raw file (its extract
+    failed, or it is not in the run) is left as it is.
+    """
+    from dealer_feed.opentrack.client import unknown_fields
+    from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
+
+    raws: dict[str, dict[str, Any]] = {}
+    for dealer_id in dealer_ids:
+        for dataset in ctx.group.dealer(dealer_id).datasets:
+            if exists(_raw_path(ctx, dataset, dealer_id)):
+                raws.setdefault(dataset, {})[dealer_id] = read_parquet(_raw_path(ctx, dataset, dealer_id))
+    if not raws:
+        log.info("run %s: no raw file of these dealers to validate", ctx.run_id)
+
+    statuses: list[dict[str, Any]] = []
     for dataset, by_dealer in raws.items():
         results = validate_batches(dataset, by_dealer, group=ctx.group, logical_time=ctx.T)
         for dealer_id, result in results.items():
@@ -327,22 +349,23 @@ def extract_and_validate(
 
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
-        raise _batch_failure(failed, dealer_ids)
+        raise _batch_failure(failed, sorted({d for by_dealer in raws.values() for d in by_dealer}), "run", "validated")
     return statuses
 
 
-def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str]) -> DealerStepError:
-    """The batch's error: failed dealers counted once each (a status is per dealer and dataset),
-    the failed datasets listed, one line per failed status."""
+def _batch_failure(failed: list[dict[str, Any]], dealer_ids: list[str], scope: str, done: str) -> DealerStepError:
+    """The step's error: failed dealers counted once each (a status is per dealer and dataset),
+    the failed datasets listed, one line per failed status. `scope`: "batch" (extract) or "run"
+    (validate); `done`: what happened to the others."""
     dealers = list(dict.fromkeys(s["dealer_id"] for s in failed))
     datasets = ", ".join(dict.fromkeys(s["dataset"] for s in failed))
     without_vehicles = [s["dealer_id"] for s in failed if s["dataset"] == "vehicles"]
-    others = "; the others were extracted" if len(dealers) < len(dealer_ids) else ""
+    others = f"; the others were {done}" if len(dealers) < len(dealer_ids) else ""
     untouched = (f" The service requests of {', '.join(without_vehicles)} are left untouched this run."
                  if without_vehicles else "")
     lines = "\n".join(f"- {s['dealer_id']} {s['dataset']}: {s['error']}" for s in failed)
     return DealerStepError(
-        f"{len(dealers)} of {len(dealer_ids)} dealer(s) in this batch failed ({datasets}){others}."
+        f"{len(dealers)} of {len(dealer_ids)} dealer(s) in this {scope} failed ({datasets}){others}."
         f"{untouched}\n{lines}",
         transient=any(s.get("transient") for s in failed),
         dealers=dealers,
@@ -458,7 +481,7 @@ def compute_run_changes(
     if not extracted:
         raise DealerStepError(
             f"group {ctx.group.group} run {ctx.run_id}: no dealer's vehicles were extracted and validated; "
-            "nothing to transform. Fix the extract_validate failures above and clear that task."
+            "nothing to transform. Fix the extract / validate failures above and clear that task with downstream."
         )
     good = _read_good(ctx, "vehicles", extracted).to_pandas()
     feed = good.rename(columns={"type_nu": FEED_RENAMES["type_nu"]})[ENGINE_FEED_SCHEMA.names]

@@ -2,7 +2,7 @@
 (`dealer-feed replay`).
 
 Both drive the same pipeline functions the DAG's tasks call (pipeline.migrate,
-extract_validate_batch, transform, load, compute_run_changes), so what they leave in the
+extract_batch, validate, transform, load, compute_run_changes), so what they leave in the
 warehouse is what the DAG leaves for the same feed times. They report each step through
 `say` (one line per step, for people) and raise RunStepError (one line, no traceback)
 when a step fails; errors that are not ours (bugs) keep their traceback.
@@ -20,7 +20,7 @@ from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, describe_feed_time, feed_time_at_or_before, run_id
-from dealer_feed.landing import LandingPath, exists, landed_run_times
+from dealer_feed.landing import LandingPath, exists, landed_run_times, read_json
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -81,7 +81,7 @@ def run_group(
     cfg: GroupConfig, at: datetime, engine: Engine, *, dealers: Sequence[str] = (), force_guards: bool = False,
     landing: LandingPath | None = None, client: OpenTrackClient | None = None, say: Say = print,
 ) -> RunOutcome:
-    """migrate → extract_validate of every dealer batch → transform → load, as the DAG runs them.
+    """migrate → extract of every dealer batch → validate → transform → load, as the DAG runs them.
 
     Like the DAG, a failed dealer batch does not stop the others nor the load of the dealers
     that were extracted (the caller turns `failed_dealers` into a non-zero exit, as the DAG's
@@ -102,24 +102,32 @@ def run_group(
 
     failures: list[str] = []
     failed: list[str] = []
+
+    def report(step: str, call: Callable[[], list[dict[str, Any]]], dealer_ids: Sequence[str]) -> None:
+        """One step over dealers (a DealerStepError names the failed ones and lets the others go on), then
+        one line per dealer and dataset."""
+        try:
+            statuses = call()
+        except pipeline.DealerStepError as exc:
+            failed.extend(exc.dealers)
+            failures.append(_first_line(exc))
+            statuses = [s for d in dealer_ids for s in _statuses_of(ctx, d)]
+        for s in statuses:
+            extra = f" ({s['error'].splitlines()[0]})" if s["status"] not in ("ok", "extracted") and s.get("error") else ""
+            counts = (f", {s.get('good', 0)} good, {s.get('quarantined', 0)} quarantined" if step == "validate" else "")
+            say(f"{step} {s['dealer_id']} {s['dataset']}: {s['status']}, {s.get('rows', 0)} rows{counts}{extra}")
+
+    wanted = list(dealers) or None
     for batch in cfg.dealer_batches():
-        wanted = pipeline.dealers_in_run(batch, list(dealers) or None)
-        if not wanted:
+        in_batch = pipeline.dealers_in_run(batch, wanted)
+        if not in_batch:
             continue
         if client is None:
             from dealer_feed.airflow_edge.hooks import opentrack_client
 
-            client = _step("extract_validate", lambda: opentrack_client(cfg.connections.opentrack))
-        try:
-            statuses = pipeline.extract_validate_batch(ctx, batch, list(dealers) or None, engine, client)
-        except pipeline.DealerStepError as exc:
-            failed += exc.dealers
-            failures.append(_first_line(exc))
-            statuses = [s for d in wanted for s in _statuses_of(ctx, d)]
-        for s in statuses:
-            extra = f" ({s['error'].splitlines()[0]})" if s["status"] != "ok" and s.get("error") else ""
-            say(f"extract_validate {s['dealer_id']} {s['dataset']}: {s['status']}, {s.get('rows', 0)} rows, "
-                f"{s.get('good', 0)} good, {s.get('quarantined', 0)} quarantined{extra}")
+            client = _step("extract", lambda: opentrack_client(cfg.connections.opentrack))
+        report("extract", lambda: pipeline.extract_batch(ctx, batch, wanted, client), in_batch)
+    report("validate", lambda: pipeline.validate(ctx, wanted, engine), pipeline.dealers_in_run(cfg.dealer_ids, wanted))
 
     summary = _step("transform", lambda: pipeline.transform(ctx, engine))
     say(f"transform: {summary['dealers_extracted']} dealer(s) extracted, {_counts_text(summary)}")
@@ -151,13 +159,6 @@ def _step(step: str, call: Callable[[], Any]) -> Any:
 
 
 # --------------------------------------------------------------------------- replay
-
-
-class _NoFetch:
-    """Stands in for the OpenTrack client in a replay: a run's feed is its raw file, never a new fetch."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise RunStepError("replay", f"a raw file is missing, and replay never fetches from OpenTrack ({name})")
 
 
 def replay_group(
@@ -210,15 +211,19 @@ def replay_group(
 
 
 def _revalidate_missing(ctx: pipeline.RunContext, engine: Engine) -> None:
-    """Validate again, from raw.parquet, the dealers of the run whose status.json is missing."""
-    missing = sorted({
-        dealer_id for dealer_id in ctx.group.dealer_ids for dataset in ctx.group.dealer(dealer_id).datasets
-        if exists(ctx.dealer_dir(dataset, dealer_id) / "raw.parquet")
-        and not exists(ctx.dealer_dir(dataset, dealer_id) / "status.json")
-    })
+    """Validate again, from raw.parquet, the dealers of the run whose status.json is missing or
+    says only `extracted` (the run's validate did not finish for them)."""
+    def unvalidated(dealer_id: str, dataset: str) -> bool:
+        directory = ctx.dealer_dir(dataset, dealer_id)
+        if not exists(directory / "raw.parquet"):
+            return False
+        return not exists(directory / "status.json") or read_json(directory / "status.json")["status"] == "extracted"
+
+    missing = sorted({dealer_id for dealer_id in ctx.group.dealer_ids
+                      for dataset in ctx.group.dealer(dealer_id).datasets if unvalidated(dealer_id, dataset)})
     if missing:
         log.info("run %s: validating %s again from their raw files", ctx.run_id, ", ".join(missing))
         try:
-            pipeline.extract_validate_batch(ctx, missing, None, engine, client=_NoFetch())  # type: ignore[arg-type]
+            pipeline.validate(ctx, missing, engine)
         except pipeline.DealerStepError as exc:
             log.warning("run %s: %s", ctx.run_id, exc)

@@ -92,10 +92,10 @@ def test_run_prints_each_step_and_equals_the_dag(runs):
         assert result.returncode == 0, result.stderr[-3000:]
         assert "Traceback" not in result.stderr
         assert "migrate: " in result.stdout
-        assert "extract_validate ZE_ZE7 vehicles: ok" in result.stdout
+        assert "validate ZE_ZE7 vehicles: ok" in result.stdout
         assert "transform: 3 dealer(s) extracted" in result.stdout
         assert "load: run demo:" in result.stdout and " applied" in result.stdout
-        steps = ("run ", "migrate: ", "extract_validate ", "transform: ", "load: ")
+        steps = ("run ", "migrate: ", "extract ", "validate ", "transform: ", "load: ")
         assert all(line.startswith(steps) for line in result.stdout.splitlines()), "stdout: step lines only"
         assert "[dealer_feed.pipeline]" in result.stderr, "logs go to stderr"
     assert runs["run1"].stdout.splitlines()[0] == (
@@ -133,7 +133,7 @@ def test_a_failed_dealer_fails_the_command_and_the_others_load(runs, tmp_path):
     }
     result = cli("run", "demo", "--at", "2026-11-23T06:00", "--dealers", "ZE_ZE7", env=env)
     assert_one_line_error(result, "transform:")  # no dealer extracted: nothing to transform
-    assert "extract_validate ZE_ZE7 vehicles: failed" in result.stdout
+    assert "extract ZE_ZE7 vehicles: failed" in result.stdout
     assert "wrong" not in result.stdout + result.stderr
 
 

@@ -35,12 +35,12 @@ def test_tasks_have_retries_timeouts_and_shape():
             assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution timeout"
     for group in group_files():
         dag = bag.dags[f"dealer_feed_{group.stem}"]
-        assert {t.task_id for t in dag.tasks} == {"migrate", "extract_validate", "transform", "load", "watcher"}
+        assert {t.task_id for t in dag.tasks} == {"migrate", "extract", "validate", "transform", "load", "watcher"}
         assert dag.get_task("transform").trigger_rule == "all_done"
 
 
 def test_large_group_is_mapped_in_batches():
     dag = load_bag().dags["dealer_feed_large"]
-    batches = dag.get_task("extract_validate").op_kwargs_expand_input.value["dealer_ids"]
+    batches = dag.get_task("extract").op_kwargs_expand_input.value["dealer_ids"]
     assert len(batches) == 12
     assert sum(len(b) for b in batches) == 300

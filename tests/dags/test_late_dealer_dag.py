@@ -38,7 +38,7 @@ def test_clearing_a_fixed_dealer_applies_it_to_its_run(demo_run, monkeypatch):
     assert not _rows(demo_run.warehouse, "SELECT 1 FROM service_requests WHERE dealer_id = :d", d=DEALER)
 
     demo_run.sim.clear_faults()  # fixed; on-call clears the dealer's batch with downstream
-    for task_id in ("extract_validate", "transform", "load"):
+    for task_id in ("extract", "validate", "transform", "load"):
         assert set(_rerun_task(demo_run.dag, dr, task_id)) == {"success"}, task_id
 
     status = read_json(next((demo_run.tmp / "data" / "landing" / "demo" / "vehicles" / DEALER).glob("run=*"))

@@ -192,12 +192,12 @@ def webhook(monkeypatch):
 class _TI:
     dag_id = "dealer_feed_demo"
     run_id = "scheduled__2026-11-24T06:00:00+00:00"
-    task_id = "extract_validate"
+    task_id = "extract"
     map_index = 1
-    rendered_map_index = "ZE_ZE8"
+    rendered_map_index = "feed 2026-11-24 06:00 UTC: ZE_ZE8"
     try_number = 1
     max_tries = 3  # Airflow's meaning: tries 1..3 may be retried; 4 tries in all (retries=3)
-    log_url = "http://localhost:8080/dags/dealer_feed_demo/runs/x/tasks/extract_validate/mapped/1"
+    log_url = "http://localhost:8080/dags/dealer_feed_demo/runs/x/tasks/extract/mapped/1"
 
 
 def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
@@ -225,13 +225,13 @@ def test_failure_alert_names_group_run_task_dealer_and_fix(webhook, caplog):
 
     [line] = [r.getMessage() for r in caplog.records if "[dealer-feed] FAILED" in r.getMessage()]
     assert "group=demo" in line and f"run={_TI.run_id}" in line
-    assert "task=extract_validate[ZE_ZE8]" in line and "dealer=ZE_ZE8" in line and "try=1/4" in line
+    assert "task=extract[feed 2026-11-24 06:00 UTC: ZE_ZE8]" in line and "dealer=ZE_ZE8" in line and "try=1/4" in line
     assert "DealerStepError" in line
     assert "Fix: the dealership must add the Vehicle method" in line
     [posted] = webhook
     assert posted["path"] == "/hooks/T0/B0/s3cr3tT0ken"
     body = posted["body"]
-    assert body["group"] == "demo" and body["task_id"] == "extract_validate" and body["dealers"] == ["ZE_ZE8"]
+    assert body["group"] == "demo" and body["task_id"] == "extract" and body["dealers"] == ["ZE_ZE8"]
     assert body["fix"].startswith("the dealership must add the Vehicle method")
     assert body["text"] == line
 
@@ -406,7 +406,7 @@ def test_clear_and_rerun_every_task_keeps_the_warehouse(demo_run):
     assert str(dr.state) == "success"
     before = snapshot(demo_run.warehouse)
     assert before["service_requests"] and before["service_request_events"]
-    for task_id in ("migrate", "extract_validate", "transform", "load"):
+    for task_id in ("migrate", "extract", "validate", "transform", "load"):
         states = _rerun_task(demo_run.dag, dr, task_id)
         assert states and set(states) == {"success"}, (task_id, states)
         assert snapshot(demo_run.warehouse) == before, f"clearing {task_id} changed the warehouse"
@@ -425,8 +425,8 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     dr = demo_run.test(T1)
     tis = _tis(dr)
     assert str(dr.state) == "success", tis
-    assert tis[("extract_validate", 1)] == ("success", 2), tis  # ZE_ZE8's batch: failed once, retried
-    assert tis[("extract_validate", 0)] == ("success", 1) and tis[("extract_validate", 2)] == ("success", 1)
+    assert tis[("extract", 1)] == ("success", 2), tis  # ZE_ZE8's batch: failed once, retried
+    assert tis[("extract", 0)] == ("success", 1) and tis[("extract", 2)] == ("success", 1)
     calls = [r for r in demo_run.sim.requests(dealer_id="ZE_ZE8") if "Vehicle" in str(r.get("method", ""))
              or "Vehicle" in str(r.get("operation", ""))]
     assert len(calls) == 2, calls
@@ -437,13 +437,13 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         dr = demo_run.test(T2)
     tis = _tis(dr)
-    alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage() and "task=extract_validate" in r.getMessage()]
+    alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage() and "task=extract[" in r.getMessage()]
     assert len(alerted) == 3, alerted  # one alert per failed batch, naming its dealer and the fix
     assert all(" dealer=ZE_ZE" in a and "\nFix: check the login and password of the OpenTrack" in a for a in alerted), alerted
     assert all(" try=1/4 " in a for a in alerted), alerted  # failed at once: the first of 4 tries
     assert str(dr.state) == "failed", tis
     for index in range(3):
-        assert tis[("extract_validate", index)] == ("failed", 1), tis  # not retried
+        assert tis[("extract", index)] == ("failed", 1), tis  # not retried
     assert tis[("load", -1)][0] == "upstream_failed"
     assert tis[("watcher", -1)] == ("failed", 1)
 
@@ -456,13 +456,13 @@ def test_alert_of_the_last_try_counts_tries_like_airflow(demo_run, monkeypatch, 
     conn = json.loads(env["AIRFLOW_CONN_OPENTRACK_DEFAULT"]) | {"extra": {"max_attempts": 1}}
     monkeypatch.setenv("AIRFLOW_CONN_OPENTRACK_DEFAULT", json.dumps(conn))
     demo_run.sim.add_fault("http_503", dealer="ZE_ZE8", method="Vehicle")
-    retries = demo_run.dag.task_dict["extract_validate"].retries
+    retries = demo_run.dag.task_dict["extract"].retries
     with caplog.at_level("ERROR", logger="dealer_feed.airflow_edge.alerts"):
         dr = demo_run.test(T1)
     tis = _tis(dr)
-    assert tis[("extract_validate", 1)] == ("failed", retries + 1), tis
+    assert tis[("extract", 1)] == ("failed", retries + 1), tis
     alerted = [r.getMessage() for r in caplog.records if "FAILED" in r.getMessage()
-               and "task=extract_validate[" in r.getMessage()]
+               and "task=extract[" in r.getMessage()]
     assert len(alerted) == 1 and f" try={retries + 1}/{retries + 1} dealer=ZE_ZE8" in alerted[0], alerted
 
 

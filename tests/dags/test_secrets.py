@@ -172,8 +172,8 @@ def test_no_password_reaches_logs_files_xcom_metadata_warehouse_or_alerts(scanne
 
     # the run took both paths with both secrets in use
     assert scanned["state"] == "failed", scanned["tis"]
-    assert scanned["tis"][("extract_validate", FAILING)] == "failed"
-    assert scanned["tis"][("load", "")] == scanned["tis"][("extract_validate", "ZE_ZE7")] == "success"
+    assert scanned["tis"][("extract", FAILING)] == "failed"
+    assert scanned["tis"][("load", "")] == scanned["tis"][("extract", "ZE_ZE7")] == "success"
     assert scanned["authenticated"] > 0, "the OpenTrack password was not used"
     # every kind of place was read and holds the run's data
     seen = found(scanned["places"], CONTROL)

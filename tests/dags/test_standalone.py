@@ -68,7 +68,7 @@ def test_standalone_trigger_clear_rerun_keeps_the_warehouse(tmp_path):
         # Every run of the DAG (the test's and the scheduler's); each load is then a no-op.
         # Airflow 3.3's -t matches task ids by substring, not by regex.
         cleared = [services.airflow("tasks", "clear", DAG_ID, "-t", task, "-y").stdout
-                   for task in ("extract_validate", "transform", "load")]
+                   for task in ("extract", "validate", "transform", "load")]
 
         def rerun_done() -> bool:
             tries = {t: n for t, _, state, n in meta.task_states(DAG_ID, "manual_test") if state == "success"}
@@ -97,7 +97,7 @@ def test_standalone_trigger_clear_rerun_keeps_the_warehouse(tmp_path):
         states = {(t, m): s for t, m, s, _ in meta.task_states(DAG_ID, "manual_off_schedule")}
         assert states[("load", -1)] == "failed" and states[("transform", -1)] == "success", states
         names = meta.rows("SELECT rendered_map_index FROM task_instance WHERE dag_id = :d AND run_id = :r "
-                          "AND task_id = 'extract_validate'", d=DAG_ID, r="manual_off_schedule")
+                          "AND task_id = 'extract'", d=DAG_ID, r="manual_off_schedule")
         assert names and all(n.startswith(f"feed {previous:%Y-%m-%d %H:%M} UTC: ") for (n,) in names), names
         assert (data / "landing" / "demo" / "runs" / f"run={run_key(previous)}").is_dir()
         assert table_hashes(warehouse) == before

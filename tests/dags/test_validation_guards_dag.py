@@ -2,7 +2,7 @@
 
 Day 1 every dealer has a clean lot. Day 2: GA sends half bad rows (bad-fraction guard),
 GB sends an empty feed (empty-feed guard), GC lost one vehicle. The guarded dealers fail
-their own extract_validate task with the guard's message; nothing of theirs is loaded or
+the `validate` task with the guard's message; nothing of theirs is loaded or
 closed, while GC's change still loads. Forcing the guards loads them.
 """
 

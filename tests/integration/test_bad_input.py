@@ -22,7 +22,7 @@ How the cases reach the code:
   serving the case's bytes under its own base URL; rows the client returns are validated as
   the pipeline validates them; the server counts calls (permanent errors are not retried);
 * row: one `validate_batches` call per dataset holding every row case of the dataset;
-* run: the steps `runner.run_group` drives (extract_validate_batch, transform, load) with a real
+* run: the steps `runner.run_group` drives (extract_batch, validate, transform, load) with a real
   client against the simulator serving the rows as a scripted inventory, into a SQLite file;
 * config: `config.load_group` of a YAML file written in tmp_path; connection: the pipeline
   function that resolves the group's connection (no Airflow connection defined);
@@ -587,10 +587,12 @@ class EndToEnd:
 def _run_steps(e2e: EndToEnd, day: datetime, *, before_load: Callable[[], None] | None = None) -> None:
     """What runner.run_group does for one run of one batch (the group fits one batch)."""
     ctx = pipeline.RunContext(RUN_GROUP, day, landing=e2e.landing)
-    try:
-        pipeline.extract_validate_batch(ctx, list(RUN_GROUP.dealer_ids), None, e2e.engine, e2e.client)
-    except pipeline.DealerStepError as exc:
-        e2e.errors[ctx.run_id] = exc
+    for step in (lambda: pipeline.extract_batch(ctx, list(RUN_GROUP.dealer_ids), None, e2e.client),
+                 lambda: pipeline.validate(ctx, None, e2e.engine)):
+        try:
+            step()
+        except pipeline.DealerStepError as exc:
+            e2e.errors.setdefault(ctx.run_id, exc)
     pipeline.transform(ctx, e2e.engine)
     if before_load:
         before_load()
@@ -675,13 +677,13 @@ def test_run_loads_the_good_rows(e2e):
 LANDING_CASES = [
     # given: (file of run 2, how it breaks, the step that reads it); says: words of the fix line
     Case("landing: good.parquet missing", ("vehicles/Q_A/good.parquet", "missing", "transform"),
-         Raises(LandingFileError, "clear the `extract_validate` batch of dealer Q_A")),
+         Raises(LandingFileError, "with downstream (it rewrites dealer Q_A's")),
     Case("landing: good.parquet corrupt", ("vehicles/Q_A/good.parquet", "corrupt", "transform"),
-         Raises(LandingFileError, "clear the `extract_validate` batch of dealer Q_A")),
+         Raises(LandingFileError, "with downstream (it rewrites dealer Q_A's")),
     Case("landing: quarantine.parquet corrupt", ("vehicles/Q_A/quarantine.parquet", "corrupt", "transform"),
-         Raises(LandingFileError, "clear the `extract_validate` batch of dealer Q_A")),
+         Raises(LandingFileError, "with downstream (it rewrites dealer Q_A's")),
     Case("landing: status.json corrupt", ("vehicles/Q_B/status.json", "corrupt", "transform"),
-         Raises(LandingFileError, "clear the `extract_validate` batch of dealer Q_B")),
+         Raises(LandingFileError, "with downstream (it rewrites dealer Q_B's")),
     Case("landing: raw.parquet corrupt", ("vehicles/Q_A/raw.parquet", "corrupt", "extract"),
          Raises(LandingFileError, "delete ")),
     Case("landing: summary.json missing", ("runs/summary.json", "missing", "load"),
@@ -715,8 +717,7 @@ def test_landing(e2e, tmp_path, case):
         path.unlink()
     else:
         path.write_bytes(b"not parquet or json at all")
-    calls = {"extract": lambda: pipeline.extract_validate_batch(ctx, list(RUN_GROUP.dealer_ids), None, engine,
-                                                                e2e.client),
+    calls = {"extract": lambda: pipeline.extract_batch(ctx, list(RUN_GROUP.dealer_ids), None, e2e.client),
              "transform": lambda: pipeline.transform(ctx, engine), "load": lambda: pipeline.load(ctx, engine)}
     try:
         with pytest.raises(Exception) as caught:  # noqa: PT011 - check() judges it

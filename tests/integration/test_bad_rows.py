@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.identity import run_id
 from dealer_feed.opentrack.client import OpenTrackClient
-from dealer_feed.pipeline import DealerStepError, RunContext, extract_and_validate, load, transform
+from dealer_feed.pipeline import DealerStepError, RunContext, load, transform
+from support import extract_and_validate
 from dealer_feed_tools.simulator import World, start_background
 from dealer_feed.warehouse import reads
 from dealer_feed.warehouse.migrations import apply as migrate

@@ -1,4 +1,4 @@
-"""A batch's dealers are fetched concurrently (pipeline.extract_and_validate -> client.fetch_many).
+"""A batch's dealers are fetched concurrently (pipeline.extract -> client.fetch_many).
 
 Real simulator over HTTP (one per module), real client, real landing files. The simulator's
 request log stamps each call's arrival (`at`); with a `slow` fault of DELAY seconds on every
@@ -25,6 +25,7 @@ import pytest
 
 import reliability
 from dealer_feed import pipeline
+from support import extract_and_validate
 from dealer_feed.config import GroupConfig
 from dealer_feed.opentrack.client import OpenTrackClient
 from dealer_feed_tools.simulator import World, start_background
@@ -62,12 +63,12 @@ def sim():
 
 
 def extract(sim, landing: Path, vendor=FAST, **settings) -> tuple[pipeline.RunContext, pipeline.DealerStepError | None]:
-    """extract_and_validate of the whole batch into `landing`; the batch error it raised."""
+    """extract, then validate, of the whole batch into `landing`; the batch error it raised."""
     ctx = pipeline.RunContext(GROUP, T, landing=landing)
     options = {"timeout": 10, "max_attempts": 1, "requests_per_second": 1000} | settings
     with OpenTrackClient(sim.url, *vendor, **options) as client:
         try:
-            pipeline.extract_and_validate(ctx, list(DEALERS), client, {})
+            extract_and_validate(ctx, list(DEALERS), client, {})
         except pipeline.DealerStepError as exc:
             return ctx, exc
     return ctx, None

@@ -2,7 +2,7 @@
 dealer of the three-dealer demo group, through the pipeline `dealer-feed run` drives.
 
 Per row: the fault (simulator.world.FaultKind) on ZE_ZE8's calls of the first feed date,
-then `runner.run_group` (migrate, extract_validate per batch, transform, load) with a real
+then `runner.run_group` (migrate, extract per batch, validate, transform, load) with a real
 OpenTrack client (fast retries) against the simulator over HTTP and a real SQLite file.
 Expected outcomes:
 

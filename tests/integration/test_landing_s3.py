@@ -118,7 +118,7 @@ def test_missing_and_corrupt_files_are_landing_file_errors_naming_the_url(root):
     with pytest.raises(LandingFileError) as missing:
         landing.read_parquet(raw)
     assert f"landing file {landing.url_of(raw)} is missing" in str(missing.value)
-    assert missing.value.fix.startswith(f"delete {landing.url_of(raw)} and clear the `extract_validate` batch "
+    assert missing.value.fix.startswith(f"delete {landing.url_of(raw)} and clear the `extract` batch "
                                         "of dealer ZE_ZE7 for run 20261123T060000Z")
     landing.write_text("PAR1 this is not parquet", raw)
     with pytest.raises(LandingFileError, match="is not a readable Parquet file") as corrupt:
@@ -268,11 +268,11 @@ def test_rerun_of_the_same_feed_time_reuses_the_raw_objects(dag_runs):
 def test_a_corrupted_object_fails_its_dealer_task_with_the_landing_file_error(dag_runs, s3):
     tis = dag_runs["tis2"]
     assert str(dag_runs["day2"].state) == "failed"
-    assert tis[("extract_validate", CORRUPT_DEALER)] == "failed"
-    assert tis[("extract_validate", "ZE_ZE8")] == tis[("load", "")] == "success"  # the others still load
+    assert tis[("extract", CORRUPT_DEALER)] == "failed"
+    assert tis[("extract", "ZE_ZE8")] == tis[("load", "")] == "success"  # the others still load
     url = f"{s3.url}/demo/vehicles/{CORRUPT_DEALER}/run=20261124T060000Z/raw.parquet"
     errors = [line for line in dag_runs["records"] if f"landing file {url} is not a readable Parquet file" in line]
-    assert errors and f"Fix: delete {url} and clear the `extract_validate` batch of dealer {CORRUPT_DEALER}" in errors[0]
+    assert errors and f"Fix: delete {url} and clear the `extract` batch of dealer {CORRUPT_DEALER}" in errors[0]
     assert not any("botocore" in line for line in dag_runs["records"])
 
 

@@ -1,6 +1,6 @@
 """A dealer whose extract failed in a run that loaded the others (issue 14, defect 4).
 
-On-call fixes the cause and clears the dealer's extract_validate batch with downstream
+On-call fixes the cause and clears the dealer's `extract` batch with downstream
 (docs/RUNBOOK.md): extract, transform and load of that run run again. While the run is
 still the group's last applied run, the load adds the dealer's part to it (one
 transaction, events of that run, etl_runs / etl_run_dealers success); once a later run

@@ -3,7 +3,7 @@
 Every task of a dealer-group DAG has `on_failure_callback=alerts.on_task_failure` (set in
 dag_factory). The message names what on-call needs to act without opening the UI:
 
-    [dealer-feed] FAILED group=demo run=scheduled__2026-11-24T06:00:00+00:00 task=extract_validate[ZE_ZE7]
+    [dealer-feed] FAILED group=demo run=scheduled__2026-11-24T06:00:00+00:00 task=extract[feed 2026-11-24 06:00 UTC: ZE_ZE7]
     try=1/4 dealer=ZE_ZE7: AccessNotGrantedError: dealer ZE_ZE7 has not granted method Vehicle ...
     Fix: ask the dealership to add the Vehicle method for the vendor under Data Exchange > OpenTrack ...
 
@@ -90,7 +90,7 @@ def fix_line(exc: BaseException | None) -> str:
 def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> list[str]:
     """Dealer ids the failure concerns: from the error (`dealer_id` of a typed OpenTrack or
     guard error, `dealers` of a DealerStepError), else from the mapped task's rendered map
-    index (the batch's dealer ids)."""
+    index (`feed <T> UTC: <dealer ids>`, dag_factory's extract)."""
     root = typed_root(exc)
     found: list[str] = []
     for candidate in (root, exc):
@@ -103,7 +103,7 @@ def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> lis
             elif isinstance(value, (list, tuple, set)):
                 found.extend(str(v) for v in value)
     if not found and rendered_map_index:
-        found = [d.strip() for d in rendered_map_index.split(",") if d.strip()]
+        found = [d.strip() for d in rendered_map_index.rpartition(": ")[2].split(",") if d.strip()]
     return list(dict.fromkeys(found))
 
 

@@ -2,11 +2,13 @@
 
 Each `dags/dealer_feed_<group>.py` is a two-line stub calling `build_dag("<group>")`, so a
 broken group file shows as an import error of that stub only, and the other groups' DAGs
-still load. Task shape (why): extract and validate of one dealer share one task, and
-dealers are mapped in batches of `dealers_per_task` (demo: 1, large: 25). A 300-dealer
-hourly run is then 12 mapped tasks + 3, not 600+ instances each paying Airflow's ~0.3 s
-and GX's ~3 s import; a failed dealer still turns its batch red, is named in the error,
-and clearing that batch re-runs it (dealers already extracted reuse their raw files).
+still load. Task shape (why): extracting is mapped over dealer batches of `dealers_per_task`
+(demo: 1, large: 25), fetched concurrently within a batch; a 300-dealer hourly run is 12
+extract tasks, not 300 instances each paying Airflow's ~0.3 s start. Validation is one
+task for the run: Great Expectations costs ~3 s and ~150 MB to import, paid once per run
+instead of once per batch, and the extract tasks stay small (issue 13). A failed dealer
+turns its batch (or `validate`) red, is named in the error, and clearing that task with
+downstream re-runs it (dealers already extracted reuse their raw files).
 
 Only config, contract, pipeline and this subpackage are imported at module level; the steps
 import the heavy libraries themselves.
@@ -98,8 +100,8 @@ Run parameters: `force_guards` (true: load past the empty-feed and mass-close gu
 the dealer really sold out), `dealers` (limit the run to these dealer ids; the others are not extracted and
 none of their service requests closes).
 
-Tasks: `migrate` → `extract_validate` (one mapped task per dealer batch; its name lists the dealers) →
-`transform` → `load` (emits Asset `dealer_feed_warehouse_{cfg.group}`). Transient faults retry with exponential
+Tasks: `migrate` → `extract` (one mapped task per dealer batch; its name gives the feed time and the dealers) →
+`validate` (every extracted dealer, one task) → `transform` → `load` (emits Asset `dealer_feed_warehouse_{cfg.group}`). Transient faults retry with exponential
 backoff; typed permanent errors (missing grant, bad credentials, guards) fail at once with a fix line.
 A failed task logs one `[dealer-feed] FAILED ...` alert (and POSTs it to connection `dealer_feed_alerts` when it
 exists). Every task is safe to clear and rerun. `load` depends on the previous run's `load`: runs apply in
@@ -150,13 +152,25 @@ def build_dag(group_name: str):
 
         # the map index names the batch's feed time and dealers (Grid view, `airflow tasks states-for-dag-run`)
         @task(map_index_template="{{ feed_and_dealers }}")
-        def extract_validate(dealer_ids: list[str]) -> list[dict[str, Any]]:
+        def extract(dealer_ids: list[str]) -> list[dict[str, Any]]:
+            """Fetch the batch's dealers into raw files: HTTP, parser and Arrow only (no GX, no
+            pandas, no warehouse), so many of these run side by side in little memory."""
             context = get_current_context()
             context["feed_and_dealers"] = f"feed {feed_time(cfg, context)[0]:%Y-%m-%d %H:%M} UTC: {', '.join(dealer_ids)}"
             try:
-                return pipeline.extract_validate_batch(
-                    _run_context(cfg, context), dealer_ids, context["params"].get("dealers"),
-                    hooks.warehouse_engine(cfg.connections.warehouse), hooks.opentrack_client(cfg.connections.opentrack))
+                return pipeline.extract_batch(_run_context(cfg, context), dealer_ids, context["params"].get("dealers"),
+                                              hooks.opentrack_client(cfg.connections.opentrack))
+            except DealerFeedError as exc:
+                _fail_permanent(exc)
+
+        @task(trigger_rule="all_done")
+        def validate() -> list[dict[str, Any]]:
+            """Validate every extracted dealer of the run at once (GX imported once per run); runs
+            after failed batches too, so the dealers that were extracted go on."""
+            context = get_current_context()
+            try:
+                return pipeline.validate(_run_context(cfg, context), context["params"].get("dealers"),
+                                         hooks.warehouse_engine(cfg.connections.warehouse))
             except DealerFeedError as exc:
                 _fail_permanent(exc)
 
@@ -197,9 +211,10 @@ def build_dag(group_name: str):
             loaded = context["ti"].xcom_pull(task_ids="load")
             raise AirflowFailException(alerts.watcher_message(cfg.group, ctx.run_id, failed, loaded))
 
-        batches = extract_validate.expand(dealer_ids=cfg.dealer_batches())
-        migrate() >> batches
-        loaded = load(batches >> transform())
-        [batches, loaded] >> watcher()
+        batches = extract.expand(dealer_ids=cfg.dealer_batches())
+        validated = validate()
+        migrate() >> batches >> validated
+        loaded = load(validated >> transform())
+        [batches, validated, loaded] >> watcher()
 
     return dealer_feed()

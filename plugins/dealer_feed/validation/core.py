@@ -66,7 +66,7 @@ class RawSchemaError(DealerFeedError, ValueError):
     """A raw batch lacks columns of the raw contract (an extractor bug, not bad data). Permanent."""
 
     fix = ("the extractor wrote a raw table without the raw contract's columns (contract.schemas): fix the "
-           "client's column map, delete the run's raw.parquet and clear its extract_validate batch")
+           "client's column map, delete the run's raw.parquet and clear its `extract` batch with downstream")
 
 
 # --------------------------------------------------------------------------- result type

@@ -613,7 +613,7 @@ def _typed_load_error(exc: BaseException, run: RunToLoad) -> WarehouseError | No
         data_fix=(
             "a row in this run's change files does not fit {place} (or breaks a constraint); validation should "
             "have quarantined it (docs/VALIDATION.md, warehouse-fit rules). Correct the rule or the data, then "
-            "clear this run's extract_validate tasks with downstream (docs/RUNBOOK.md, WarehouseDataError)."
+            "clear this run's `validate` task with downstream (docs/RUNBOOK.md, WarehouseDataError)."
         ),
     )
 

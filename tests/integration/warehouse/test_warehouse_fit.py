@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fit_world import DAY1, HUGE_STOCK_NUMBER, PASSWORD, expected_loaded, expected_quarantine, write
 
 from dealer_feed import pipeline
+from support import extract_and_validate
 from dealer_feed.airflow_edge.alerts import fix_line
 from dealer_feed.config import load_group
 from dealer_feed.opentrack.client import OpenTrackClient
@@ -30,7 +31,7 @@ def extracted(tmp_path):
     cfg = load_group(groups / "fit.yaml")
     ctx = pipeline.RunContext(group=cfg, logical_time=DAY1, landing=tmp_path / "landing")
     with start_background(world) as sim, OpenTrackClient(sim.url, "vendor", PASSWORD, timeout=10) as client:
-        statuses = pipeline.extract_and_validate(ctx, list(cfg.dealer_ids), client, dict.fromkeys(cfg.dealer_ids))
+        statuses = extract_and_validate(ctx, list(cfg.dealer_ids), client, dict.fromkeys(cfg.dealer_ids))
     assert {s["status"] for s in statuses} == {"ok"}
     return ctx
 
@@ -81,7 +82,7 @@ def test_a_value_the_database_rejects_is_a_permanent_error_with_a_fix(extracted,
     if warehouse.dialect.name == "postgresql":
         assert "feed_vehicles.make" in str(error) and "22001" in str(error)
         assert "feed_vehicles.make" in error.fix
-    assert "clear this run's extract_validate" in error.fix and fix_line(error) == error.fix
+    assert "clear this run's `validate` task" in error.fix and fix_line(error) == error.fix
     assert len(str(error)) < 2000, "the message must not carry the rejected rows"
     assert rows(warehouse, "SELECT count(*) FROM etl_runs") == [(0,)]
     assert rows(warehouse, "SELECT count(*) FROM feed_vehicles") == [(0,)]

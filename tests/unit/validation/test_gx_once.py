@@ -2,7 +2,7 @@
 
 Measured in a fresh Python process (in this one, earlier tests have already built the
 context): importing the pipeline and the validation package imports no GX; then two
-batches go through `pipeline.extract_and_validate` (their raw files already landed, so
+batches go through `pipeline.validate_landed` (their raw files already landed, so
 nothing is fetched), as `dealer-feed run` runs a group's batches in one process. Every
 GX data context created is counted at its base class's constructor.
 """
@@ -46,7 +46,7 @@ for n, dealer_id in enumerate(group.dealer_ids):
     rows = [row(10 * n + i, dealer_id=dealer_id, company_number=dealer_id.split("_")[1]) for i in range(5)]
     write_parquet(table(rows), ctx.dealer_dir("vehicles", dealer_id) / "raw.parquet")
 batches = [group.dealer_ids[:1], group.dealer_ids[1:]]
-statuses = [pipeline.extract_and_validate(ctx, list(ids), None, {}) for ids in batches]
+statuses = [pipeline.validate_landed(ctx, list(ids), {}) for ids in batches]
 print(json.dumps({
     "gx_at_import": gx_at_import,
     "contexts": created,
