@@ -27,6 +27,7 @@ from dealer_feed.config import DATASETS, Dealer, GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, run_id
 from dealer_feed.landing import (
+    LandingFileError,
     LandingPath,
     dealer_run_dir,
     delete,
@@ -314,14 +315,20 @@ def validate_landed(
     from dealer_feed.validation import BatchGuardError, check_batch_guards, summary_text, validate_batches, write_report
 
     raws: dict[str, dict[str, Any]] = {}
+    statuses: list[dict[str, Any]] = []
     for dealer_id in dealer_ids:
         for dataset in ctx.group.dealer(dealer_id).datasets:
-            if exists(_raw_path(ctx, dataset, dealer_id)):
-                raws.setdefault(dataset, {})[dealer_id] = read_parquet(_raw_path(ctx, dataset, dealer_id))
-    if not raws:
+            path = _raw_path(ctx, dataset, dealer_id)
+            if not exists(path):
+                continue
+            try:
+                raws.setdefault(dataset, {})[dealer_id] = read_parquet(path)
+            except LandingFileError as exc:  # a damaged raw file fails its dealer, not the run
+                log.error("%s", exc)
+                statuses.append(_status(ctx, dataset, dealer_id, "failed", error=str(exc), fix=exc.fix))
+    if not raws and not statuses:
         log.info("run %s: no raw file of these dealers to validate", ctx.run_id)
 
-    statuses: list[dict[str, Any]] = []
     for dataset, by_dealer in raws.items():
         results = validate_batches(dataset, by_dealer, group=ctx.group, logical_time=ctx.T)
         for dealer_id, result in results.items():
@@ -349,7 +356,7 @@ def validate_landed(
 
     failed = [s for s in statuses if s["status"] == "failed"]
     if failed:
-        raise _batch_failure(failed, sorted({d for by_dealer in raws.values() for d in by_dealer}), "run", "validated")
+        raise _batch_failure(failed, sorted({s["dealer_id"] for s in statuses}), "run", "validated")
     return statuses
 
 

@@ -147,7 +147,7 @@ def scanned(airflow_db, warehouse, webhook, tmp_path, monkeypatch, capfd) -> dic
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        tis = {(ti.task_id, ti.rendered_map_index or ""): str(ti.state) for ti in dr.get_task_instances(session=session)}
+        tis = {(ti.task_id, (ti.rendered_map_index or "").rpartition(": ")[2]): str(ti.state) for ti in dr.get_task_instances(session=session)}
 
     url = sa.URL.create("postgresql+psycopg", username=ROLE, password=warehouse["password"], host=warehouse["host"],
                         port=warehouse["port"], database=DATABASE)
