@@ -595,7 +595,7 @@ def main() -> int:
             url, server = pg_url()
             warehouses = PgWarehouses(url)
             with psycopg.connect(warehouses.url.set(drivername="postgresql").render_as_string(False)) as c:
-                backend = f"PostgreSQL {c.execute('SHOW server_version').fetchone()[0]} (fsync " \
+                backend = f"PostgreSQL {c.execute('SHOW server_version').fetchone()[0].split()[0]} (fsync " \
                           f"{c.execute('SHOW fsync').fetchone()[0]}, shared_buffers " \
                           f"{c.execute('SHOW shared_buffers').fetchone()[0]})"
         else:
@@ -659,7 +659,7 @@ def main() -> int:
                  f"{elapsed / 60:.1f} min")
     print(load_text)
     if not args.no_record and len(sizes) > 1:
-        title = f"Growth, {backend}; fastest of {args.rounds} fresh processes"
+        title = f"Transform and load against feed size\n{backend}, fastest of {args.rounds} fresh processes"
         plot([prepared[n]["feed_rows"] for n in sizes], series, exponents, title)
         notes = (
             f"Warehouse: {backend}, a copy of the seeded database per child (CREATE DATABASE ... TEMPLATE, "
