@@ -66,6 +66,14 @@ What is timed:
   table, commit. Before the timings of a size, the bare rows are checked equal to what the
   load wrote (bench_load.check_bare, EXCEPT both ways, on the first load child's copy).
 
+What it found (issue 13, part 4): the load's merge grew about 4x per doubling from 200k to 400k
+feed rows (the UPDATE of ~N present SRs in the 5N-row table: with full pages every new row
+version went to another page and into all five indexes). Migration 0005 leaves 20% of each
+service_requests page free (fillfactor 80), so those updates are HOT (in place, no index
+entries): the merge at 400k went from 40-48 s to 21 s, about 2.4x per doubling. The
+transform's SR read built its frame from SQLAlchemy Rows, which pandas probes attribute by
+attribute (two caught exceptions a row, ~3 s at 100k); reads.read_frame passes tuples.
+
 PostgreSQL: the server of $BENCH_PG_URL, else 127.0.0.1:5432 (user postgres, trust), else a
 throwaway server (tests/pgserver.py, fsync on). Only databases named bench_growth_<pid>_* are
 created there, and all of them are dropped. `--profile N`: one more transform and load child
@@ -108,7 +116,7 @@ from dealer_feed import pipeline  # noqa: E402
 from dealer_feed.config import ClientDealer, Dealer, GroupConfig, IntegrationSettings  # noqa: E402
 from dealer_feed.contract.identity import run_id, run_key  # noqa: E402
 from dealer_feed.contract.schemas import (  # noqa: E402
-    DEALER_STATUS_SCHEMA, EVENT_SCHEMA, SERVICE_REQUEST_CHANGE_SCHEMA, VEHICLE_GOOD_SCHEMA, as_table,
+    DEALER_STATUS_SCHEMA, EVENT_SCHEMA, VEHICLE_GOOD_SCHEMA, as_table,
 )
 from dealer_feed.landing import write_json, write_parquet  # noqa: E402
 from dealer_feed.rules.frames import SR_COLUMNS, empty_events  # noqa: E402
