@@ -298,22 +298,27 @@ def _sqlite_bare_ddl(sql: str, table: str) -> str:
     return re.sub(rf"\b{table}\b", f"bare_{table}", sql)
 
 
+def table_columns(conn: Connection) -> dict[str, list[tuple[str, str]]]:
+    """Each real table's (column, declared type), in order."""
+    if conn.dialect.name == "postgresql":
+        return {table: [tuple(r) for r in conn.execute(text(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = :t ORDER BY ordinal_position"), {"t": table})]
+            for table in BARE_TABLES}
+    return {table: [(r[1], r[2]) for r in conn.exec_driver_sql(f"PRAGMA table_info({table})")] for table in BARE_TABLES}
+
+
 def bare_create(conn: Connection) -> dict[str, list[tuple[str, str]]]:
     """Create the bare tables; return each real table's (column, declared type), in order."""
-    columns = {}
     for table in BARE_TABLES:
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"CREATE TABLE bare_{table} (LIKE {table} INCLUDING ALL)")
-            columns[table] = [tuple(r) for r in conn.execute(text(
-                "SELECT column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema = current_schema() AND table_name = :t ORDER BY ordinal_position"), {"t": table})]
         else:
             for (sql,) in conn.exec_driver_sql(
                     "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY type = 'index'",
                     (table,)).all():
                 conn.exec_driver_sql(_sqlite_bare_ddl(sql, table))
-            columns[table] = [(r[1], r[2]) for r in conn.exec_driver_sql(f"PRAGMA table_info({table})")]
-    return columns
+    return table_columns(conn)
 
 
 def _arrow_type(declared: str, dialect: str) -> pa.DataType:
@@ -333,8 +338,10 @@ def _arrow_type(declared: str, dialect: str) -> pa.DataType:
     raise ValueError(declared)
 
 
-def bare_copy(conn: Connection, run: RunToLoad, columns: dict[str, list[tuple[str, str]]]) -> dict[str, int]:
-    """Convert the run's rows by plain Arrow and bulk-insert them into the bare tables."""
+def bare_copy(conn: Connection, run: RunToLoad, columns: dict[str, list[tuple[str, str]]],
+              into: str = "bare_") -> dict[str, int]:
+    """Convert the run's rows by plain Arrow and bulk-insert them into the bare tables (`into`:
+    the tables' prefix; "" fills the real tables, as bench_growth seeds its history)."""
     dialect = conn.dialect.name
     rid = run_id(run.group, run.T)
     written = {}
@@ -366,12 +373,12 @@ def bare_copy(conn: Connection, run: RunToLoad, columns: dict[str, list[tuple[st
         if dialect == "postgresql":
             buf = io.BytesIO()
             pacsv.write_csv(prepared, buf, pacsv.WriteOptions(include_header=False))
-            with dbapi.cursor() as cur, cur.copy(f"COPY bare_{table} ({names}) FROM STDIN (FORMAT csv)") as copy:
+            with dbapi.cursor() as cur, cur.copy(f"COPY {into}{table} ({names}) FROM STDIN (FORMAT csv)") as copy:
                 copy.write(buf.getbuffer())
         else:
             rows = list(zip(*(c.to_pylist() for c in prepared.columns)))
             with closing(dbapi.cursor()) as cur:
-                cur.executemany(f"INSERT INTO bare_{table} ({names}) VALUES ({', '.join('?' * len(out))})", rows)
+                cur.executemany(f"INSERT INTO {into}{table} ({names}) VALUES ({', '.join('?' * len(out))})", rows)
         written[table] = n
     return written
 
