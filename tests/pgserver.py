@@ -22,7 +22,6 @@ environment (dealer_feed_tools.processes), so stop() finds and kills whatever pg
 
 from __future__ import annotations
 
-import atexit
 import os
 import pwd
 import re
@@ -34,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dealer_feed_tools import processes
-from support import free_port
+from support import SharedServer, free_port
 
 SERVER_SETTINGS = {
     "fsync": "off",
@@ -216,23 +215,12 @@ def _wait_ready(server: PgServer, timeout: float = 30) -> None:
             time.sleep(0.2)
 
 
-_SERVER: PgServer | None = None
-
-
-def get_server() -> PgServer:
-    """The process's shared server, started on first use and stopped at exit (or by stop_server())."""
-    global _SERVER
-    if _SERVER is None or _SERVER._stopped:
-        _SERVER = start()
-        atexit.register(_SERVER.stop)
-    return _SERVER
+_SHARED = SharedServer(start)
+get_server = _SHARED.get
+"""The process's shared server, started on first use and stopped at exit (or by stop_server())."""
+stop_server = _SHARED.stop
 
 
 def create_database(name: str) -> str:
     """A fresh database on the shared server; returns its SQLAlchemy URL (psycopg 3 driver)."""
     return get_server().create_database(name)
-
-
-def stop_server() -> None:
-    if _SERVER is not None:
-        _SERVER.stop()

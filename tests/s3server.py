@@ -19,7 +19,6 @@ so a test can assert the marker never reaches a log, an output, a landing object
 
 from __future__ import annotations
 
-import atexit
 import json
 import secrets
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from dealer_feed_tools import processes
-from support import free_port
+from support import SharedServer, free_port
 
 ACCESS_KEY = "AKIADEALERFEEDTEST01"
 SECRET = f"s3secret{secrets.token_hex(10)}"
@@ -113,18 +112,8 @@ def start(timeout: float = 30.0) -> S3Server:
     return server
 
 
-_SERVER: S3Server | None = None
+_SHARED = SharedServer(start)
+get_server = _SHARED.get
+"""The process's shared server, started on first use and stopped at exit (or by stop_server())."""
+stop_server = _SHARED.stop
 
-
-def get_server() -> S3Server:
-    """The process's shared server, started on first use and stopped at exit (or by stop_server())."""
-    global _SERVER
-    if _SERVER is None or _SERVER._stopped:
-        _SERVER = start()
-        atexit.register(_SERVER.stop)
-    return _SERVER
-
-
-def stop_server() -> None:
-    if _SERVER is not None:
-        _SERVER.stop()

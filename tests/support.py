@@ -3,6 +3,7 @@ several conftest.py files exist and which one Python calls `conftest` depends on
 
 from __future__ import annotations
 
+import atexit
 import socket
 import threading
 from collections.abc import Callable
@@ -74,3 +75,22 @@ def extract_and_validate(ctx, dealer_ids, client, previous_good_rows) -> list[di
     if errors:
         raise errors[0]
     return statuses_of(ctx, dealer_ids)
+
+
+class SharedServer:
+    """One server per test process (the PostgreSQL and S3 test servers): started on first use by
+    `start`, stopped at exit or by stop(); a stopped one is started again on the next get()."""
+
+    def __init__(self, start: Callable[[], T]) -> None:
+        self._start = start
+        self._server: T | None = None
+
+    def get(self) -> T:
+        if self._server is None or self._server._stopped:
+            self._server = self._start()
+            atexit.register(self._server.stop)
+        return self._server
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
