@@ -83,14 +83,11 @@ at the largest size under cProfile, top N functions by cumulative and own time.
 from __future__ import annotations
 
 import argparse
-import gc
 import io
 import json
-import logging
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -105,8 +102,10 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
+import bench_load  # noqa: E402
 from bench_load import (  # noqa: E402
-    CHILD_TIMEOUT_S, PgWarehouses, SqliteWarehouses, bare_copy, bare_create, check_bare, settle, table_columns,
+    PgWarehouses, SqliteWarehouses, bare_copy, bare_create, check_bare, measured, settle,
+    table_columns,
 )
 from generate import dealer_ids, make_scenario  # noqa: E402
 from machine import describe  # noqa: E402
@@ -414,57 +413,35 @@ def plain_transform(ctx: pipeline.RunContext, engine, directory: Path) -> dict[s
 
 def child(side: str, url: str, directory: Path, profile: int = 0) -> dict:
     """One timed side on the warehouse copy at `url`; its figures as a dict."""
-    import psutil
-
     _warm_imports()
     ctx = _context(directory)
     engine = make_engine(url, pool_size=1, max_overflow=0) if not url.startswith("sqlite") else make_engine(url)
-    with engine.begin() as conn:  # the engine's one connection: one backend to measure
-        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() if engine.dialect.name == "postgresql" else None
-        columns = bare_create(conn) if side == "bare" else None
-    server = psutil.Process(backend) if backend else None
-    messages: list[str] = []  # the steps' own timing lines (load phases, rules engine seconds)
-    handler = logging.Handler(logging.INFO)
-    handler.emit = lambda record: messages.append(record.getMessage())
-    for name in ("dealer_feed.pipeline", "dealer_feed.warehouse.load"):
-        logging.getLogger(name).addHandler(handler)
-        logging.getLogger(name).setLevel(logging.INFO)
-    profiler = None
-    if profile:
-        import cProfile
-
-        profiler = cProfile.Profile()
-    gc.collect()
-    server_before = sum(server.cpu_times()[:2]) if server else 0.0
-    wall, cpu = time.perf_counter(), time.process_time()
-    if profiler:
-        profiler.enable()
-    if side == "transform":
-        summary = pipeline.transform(ctx, engine)
-        rows = {name: pq.read_metadata(ctx.run_dir / "changes" / f"{name}.parquet").num_rows for name in CHANGE_FRAMES}
-        rows["closed"] = summary["counts"]["totals"]["closed"]
-    elif side == "plain":
-        rows = plain_transform(ctx, engine, directory)
-    elif side == "load":
-        result = pipeline.load(ctx, engine)
-        assert result["status"] == "applied", result
-        rows = dict(result["rows"])
-    else:
-        run = _changes_run(ctx)
+    columns = None
+    if side == "bare":
         with engine.begin() as conn:
-            rows = bare_copy(conn, run, columns)
-    if profiler:
-        profiler.disable()
-    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    server_cpu = sum(server.cpu_times()[:2]) - server_before if server else 0.0
-    engine.dispose()
-    if profiler:
-        import pstats
+            columns = bare_create(conn)
 
-        for order in ("cumulative", "tottime"):
-            pstats.Stats(profiler, stream=sys.stdout).sort_stats(order).print_stats(profile)
-    return {"side": side, "wall": wall, "cpu": cpu + server_cpu, "client_cpu": cpu, "peak_mb": peak_rss_mb(),
-            "rows": rows, "log": messages}
+    def call() -> dict:
+        if side == "transform":
+            summary = pipeline.transform(ctx, engine)
+            rows = {name: pq.read_metadata(ctx.run_dir / "changes" / f"{name}.parquet").num_rows
+                    for name in CHANGE_FRAMES}
+            return rows | {"closed": summary["counts"]["totals"]["closed"]}
+        if side == "plain":
+            return plain_transform(ctx, engine, directory)
+        if side == "load":
+            result = pipeline.load(ctx, engine)
+            assert result["status"] == "applied", result
+            return dict(result["rows"])
+        with engine.begin() as conn:
+            return bare_copy(conn, _changes_run(ctx), columns)
+
+    # the steps' own timing lines (load phases, rules engine seconds) come back with the figures
+    m = measured(engine, call, loggers=["dealer_feed.pipeline", "dealer_feed.warehouse.load"], profile=profile,
+                 orders=("cumulative", "tottime"))
+    engine.dispose()
+    return {"side": side, "wall": m.wall, "cpu": m.client_cpu + (m.server_cpu or 0.0), "client_cpu": m.client_cpu,
+            "peak_mb": peak_rss_mb(), "rows": m.result, "log": m.messages}
 
 
 def peak_rss_mb() -> float:
@@ -478,13 +455,7 @@ def peak_rss_mb() -> float:
 
 
 def run_child(side: str, url: str, directory: Path, profile: int = 0) -> tuple[dict, str]:
-    argv = [sys.executable, __file__, "--child", side, "--url", url, "--dir", str(directory)]
-    argv += ["--profile", str(profile)] if profile else []
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{side} child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
-    lines = proc.stdout.rstrip().splitlines()
-    return json.loads(lines[-1]), "\n".join(lines[:-1])
+    return bench_load.run_child(side, url, directory, profile, script=__file__, dir_flag="--dir")
 
 
 # -- the benchmark
@@ -693,13 +664,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        parser = argparse.ArgumentParser()
-        parser.add_argument("--child", choices=("transform", "plain", "load", "bare"), required=True)
-        parser.add_argument("--url", required=True)
-        parser.add_argument("--dir", type=Path, required=True)
-        parser.add_argument("--profile", type=int, default=0)
-        args = parser.parse_args()
-        print(json.dumps(child(args.child, args.url, args.dir, args.profile)))
+        bench_load.child_main(child, ("transform", "plain", "load", "bare"), "--dir")
     else:
         with processes.guarded("bench-growth"):  # nothing it starts outlives it (Ctrl-C, SIGTERM too)
             raise SystemExit(main())

@@ -70,9 +70,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -408,22 +411,35 @@ APPLY_ROWS = ("feed_vehicles", "service_requests_created", "service_requests_upd
               "etl_run_dealers")
 
 
-def child(side: str, url: str, run_dir: Path, profile: int = 0) -> dict:
-    """Time apply_run or the bare COPY of the run in `run_dir` on the warehouse at `url`."""
+@dataclass
+class Measured:
+    """One timed call: wall seconds, this process's CPU, its one PostgreSQL backend's CPU (None on
+    SQLite), the INFO lines the product logged meanwhile, and the call's result."""
+
+    wall: float
+    client_cpu: float
+    server_cpu: float | None
+    messages: list[str]
+    result: Any
+
+
+def measured(engine, call: Callable[[], Any], *, loggers: Sequence[str], profile: int = 0,
+             orders: Sequence[str] = ("tottime",)) -> Measured:
+    """Run `call()` once and time it, client and server side. `engine` must hold one connection
+    (pool_size=1) so that its backend is the one measured; with `profile`, cProfile's top
+    `profile` lines per sort order are printed (the child's stdout, before its JSON line)."""
     import psutil
 
-    engine = make_engine(url, pool_size=1, max_overflow=0)  # one connection: one backend to measure
-    run = read_run(run_dir)
     with engine.begin() as conn:
         pg = conn.dialect.name == "postgresql"
         backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar() if pg else None
-        columns = bare_create(conn) if side == "bare" else None
     server = psutil.Process(backend) if backend else None
-    phases = []
-    handler = logging.Handler()
-    handler.emit = lambda record: phases.append(record.getMessage())
-    logging.getLogger("dealer_feed.warehouse.load").addHandler(handler)
-    logging.getLogger("dealer_feed.warehouse.load").setLevel(logging.INFO)
+    messages: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: messages.append(record.getMessage())
+    for name in loggers:
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
     profiler = None
     if profile:
         import cProfile
@@ -434,32 +450,63 @@ def child(side: str, url: str, run_dir: Path, profile: int = 0) -> dict:
     wall, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    if side == "apply":
-        result = apply_run(engine, run)
-        assert result.status == "applied", result
-        rows = {k: result.rows.get(k, 0) for k in APPLY_ROWS}
-    else:
-        with engine.begin() as conn:
-            rows = bare_copy(conn, run, columns)
+    result = call()
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     server_cpu = sum(server.cpu_times()[:2]) - server_before if server else None
-    engine.dispose()
     if profiler:
         import pstats
 
-        pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(profile)
-    return {"side": side, "wall": wall, "cpu": cpu, "server_cpu": server_cpu, "rows": sum(rows.values()),
-            "phases": phases[-1].split("phases: ")[-1] if phases else ""}
+        for order in orders:
+            pstats.Stats(profiler, stream=sys.stdout).sort_stats(order).print_stats(profile)
+    return Measured(wall, cpu, server_cpu, messages, result)
 
 
-def run_child(side: str, url: str, run_dir: Path, profile: int = 0) -> tuple[dict, str]:
-    argv = [sys.executable, __file__, "--child", side, "--url", url, "--run", str(run_dir)]
+def child(side: str, url: str, run_dir: Path, profile: int = 0) -> dict:
+    """Time apply_run or the bare COPY of the run in `run_dir` on the warehouse at `url`."""
+    engine = make_engine(url, pool_size=1, max_overflow=0)  # one connection: one backend to measure
+    run = read_run(run_dir)
+    columns = None
+    if side == "bare":
+        with engine.begin() as conn:
+            columns = bare_create(conn)
+
+    def call() -> dict[str, int]:
+        if side == "apply":
+            result = apply_run(engine, run)
+            assert result.status == "applied", result
+            return {k: result.rows.get(k, 0) for k in APPLY_ROWS}
+        with engine.begin() as conn:
+            return bare_copy(conn, run, columns)
+
+    m = measured(engine, call, loggers=["dealer_feed.warehouse.load"], profile=profile)
+    engine.dispose()
+    return {"side": side, "wall": m.wall, "cpu": m.client_cpu, "server_cpu": m.server_cpu,
+            "rows": sum(m.result.values()), "phases": m.messages[-1].split("phases: ")[-1] if m.messages else ""}
+
+
+def child_main(child: Callable[[str, str, Path, int], dict], sides: Sequence[str], dir_flag: str) -> None:
+    """A bench script's `--child SIDE --url URL <dir_flag> DIR [--profile N]` entry (run_child starts
+    it): one timed side, its figures printed as the last stdout line (JSON)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", choices=sides, required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument(dir_flag, dest="directory", type=Path, required=True)
+    parser.add_argument("--profile", type=int, default=0)
+    args = parser.parse_args()
+    print(json.dumps(child(args.child, args.url, args.directory, args.profile)))
+
+
+def run_child(side: str, url: str, run_dir: Path, profile: int = 0, *, script: str = __file__,
+              dir_flag: str = "--run") -> tuple[dict, str]:
+    """`script --child SIDE` in a fresh process (this bench's, or bench_growth's with its own
+    `dir_flag`); its figures (the last stdout line, JSON) and what it printed before them."""
+    argv = [sys.executable, script, "--child", side, "--url", url, dir_flag, str(run_dir)]
     argv += ["--profile", str(profile)] if profile else []
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        raise RuntimeError(f"{side} child failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"{side} child failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
     lines = proc.stdout.rstrip().splitlines()
     return json.loads(lines[-1]), "\n".join(lines[:-1])
 
@@ -664,13 +711,7 @@ def main() -> int:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--child"]:
-        parser = argparse.ArgumentParser()
-        parser.add_argument("--child", choices=("apply", "bare"), required=True)
-        parser.add_argument("--url", required=True)
-        parser.add_argument("--run", type=Path, required=True)
-        parser.add_argument("--profile", type=int, default=0)
-        args = parser.parse_args()
-        print(json.dumps(child(args.child, args.url, args.run, args.profile)))
+        child_main(child, ("apply", "bare"), "--run")
     else:
         with processes.guarded("bench-load"):  # nothing it starts outlives it (Ctrl-C, SIGTERM too)
             raise SystemExit(main())
