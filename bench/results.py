@@ -71,5 +71,5 @@ def record(section: str, rows: list[Row], notes: str = "", images: list[str] = (
     sections = text.split(HEAD_END, 1)[1] if HEAD_END in text else ""
     pattern = re.compile(rf"<!-- section: {re.escape(section)} -->.*?<!-- end: {re.escape(section)} -->", re.S)
     sections = pattern.sub(lambda _: block, sections) if pattern.search(sections) else f"{sections.rstrip()}\n\n{block}"
-    RESULTS.write_text(f"{head}\n{sections.rstrip()}\n")
+    RESULTS.write_text(f"{head}\n\n{sections.strip()}\n")
     return RESULTS
