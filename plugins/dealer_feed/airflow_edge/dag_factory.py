@@ -54,8 +54,8 @@ def feed_time(cfg: GroupConfig, context: dict[str, Any]) -> tuple[datetime, str]
     processes"). Scheduled and backfill runs: the data interval end (SPEC). Manual runs: the latest
     time of the group's schedule at or before the logical date typed, or the trigger time when
     the run has no logical date (Airflow then has no data interval, and its trigger time has
-    seconds): the rule `dealer-feed run --at` follows too, so the feed time never depends on the
-    wall clock or on how Airflow inferred an interval."""
+    seconds): the rule `dealer-feed run --at` follows too, so the feed time follows from what was
+    typed, never from which path (CLI, REST, UI) Airflow inferred an interval on."""
     dag_run = context["dag_run"]
     if str(getattr(dag_run.run_type, "value", dag_run.run_type)) == "manual":
         given = context.get("logical_date") or dag_run.run_after

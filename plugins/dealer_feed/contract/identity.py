@@ -32,7 +32,7 @@ def feed_time_at_or_before(schedule: str, moment: datetime) -> datetime:
     """The feed time a manual run (or `dealer-feed run --at`) processes: the latest time of the
     group's cron `schedule` at or before `moment` (aware UTC). A time on the schedule is its own
     feed time; 04:00 on a daily 06:00 schedule is the previous day's 06:00. One rule, so what a run
-    processes follows from what was typed, never from the wall clock or Airflow's inference."""
+    processes follows from what was typed, never from how Airflow inferred an interval."""
     from croniter import croniter  # Airflow's own cron parser; the group file was checked with it
 
     return as_utc(croniter(schedule, as_utc(moment) + timedelta(microseconds=1)).get_prev(datetime))
