@@ -248,6 +248,7 @@ def run_pass(label: str, dialect: str, work: Path, args, pg_url: str | None) -> 
         now = datetime.now(timezone.utc)
         group_copy(group_dir, args.dealers, now.replace(second=0, microsecond=0))
         group = find_group("large", group_dir)
+        figures["per_task"] = group.dealers_per_task
         engine = make_engine(warehouses.create(seed_name))
         apply(engine)
         seeded = bench_load.seed(engine, group="large", dealer_ids=list(group.dealer_ids), n_active=0,
@@ -379,6 +380,7 @@ def rows_for(figures: dict) -> list:
     db = "PostgreSQL" if figures["dialect"] == "postgresql" else "SQLite"
     size = f"{figures['dealers']} dealers / {figures['vehicles']:,} vehicles"
     extract = statistics.median(e["wall"] for e in figures["extracts"])
+    per_task = figures["per_task"]
     rows = []
     for run in figures["runs"]:
         baseline = extract + run["bare_load"]["wall"]
@@ -399,9 +401,9 @@ def rows_for(figures: dict) -> list:
             met = (max(mbs) <= target) if target and mbs else None
             label = f"run {run['n']} {task_id}"
             if len(walls) > 1:
-                rows.append(Row(f"{label}: max of {len(walls)} mapped ({db})", "25 dealers each", max(walls),
+                rows.append(Row(f"{label}: max of {len(walls)} mapped ({db})", f"{per_task} dealers each", max(walls),
                                 max(mbs) if mbs else None, None, f"≤ {target:g} MB" if target else "", met))
-                rows.append(Row(f"{label}: median ({db})", "25 dealers each", statistics.median(walls),
+                rows.append(Row(f"{label}: median ({db})", f"{per_task} dealers each", statistics.median(walls),
                                 statistics.median(mbs) if mbs else None))
             else:
                 base = run["bare_load"]["wall"] if task_id == "load" else None
