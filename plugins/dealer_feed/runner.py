@@ -20,7 +20,7 @@ from dealer_feed import pipeline
 from dealer_feed.config import GroupConfig
 from dealer_feed.contract.errors import DealerFeedError
 from dealer_feed.contract.identity import as_utc, describe_feed_time, feed_time_at_or_before, run_id
-from dealer_feed.landing import LandingPath, exists, landed_run_times, read_json
+from dealer_feed.landing import LandingPath, exists, landed_run_times
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -214,10 +214,9 @@ def _revalidate_missing(ctx: pipeline.RunContext, engine: Engine) -> None:
     """Validate again, from raw.parquet, the dealers of the run whose status.json is missing or
     says only `extracted` (the run's validate did not finish for them)."""
     def unvalidated(dealer_id: str, dataset: str) -> bool:
-        directory = ctx.dealer_dir(dataset, dealer_id)
-        if not exists(directory / "raw.parquet"):
+        if not exists(ctx.dealer_dir(dataset, dealer_id) / "raw.parquet"):
             return False
-        return not exists(directory / "status.json") or read_json(directory / "status.json")["status"] == "extracted"
+        return all(s["status"] == "extracted" for s in pipeline.dealer_statuses(ctx, dataset, [dealer_id]))
 
     missing = sorted({dealer_id for dealer_id in ctx.group.dealer_ids
                       for dataset in ctx.group.dealer(dealer_id).datasets if unvalidated(dealer_id, dataset)})

@@ -14,7 +14,7 @@ from dealer_feed import pipeline
 from dealer_feed.config import find_group
 from dealer_feed.warehouse import make_engine
 from dealer_feed.warehouse.migrations import apply
-from support import statuses_of
+from support import extract_and_validate, statuses_of
 
 DAYS = [datetime(2026, 11, 20, 6, tzinfo=timezone.utc) + timedelta(days=n) for n in range(3)]
 BUSINESS = ("service_requests", "service_request_events", "feed_vehicles", "quarantine", "etl_run_dealers",
@@ -46,17 +46,17 @@ class Steps:
         """extract (as one batch), then validate, of the dealers (all by default); a failed dealer is its
         `failed` status."""
         from dealer_feed.opentrack.client import OpenTrackClient
+        from dealer_feed.warehouse import reads
+
         ids = dealers or list(self.group.dealer_ids)
         ctx = self.ctx(day)
+        previous = reads.previous_good_rows(self.engine, self.group.group, ids, before=ctx.T)
         settings = {"timeout": 10, "max_attempts": 1, "backoff_seconds": 0.01} | client_settings
         with OpenTrackClient(self.sim_url, "dealer-feed-vendor", "demo-secret", **settings) as client:
-            for step in (lambda: pipeline.extract_batch(ctx, ids, None, client),
-                         lambda: pipeline.validate(ctx, ids, self.engine)):
-                try:
-                    step()
-                except pipeline.DealerStepError:
-                    pass
-        return statuses_of(ctx, ids)
+            try:
+                return extract_and_validate(ctx, ids, client, previous)
+            except pipeline.DealerStepError:
+                return statuses_of(ctx, ids)
 
     def transform(self, day: int) -> dict[str, Any]:
         return pipeline.transform(self.ctx(day), self.engine)

@@ -156,9 +156,10 @@ def build_dag(group_name: str):
             """Fetch the batch's dealers into raw files: HTTP, parser and Arrow only (no GX, no
             pandas, no warehouse), so many of these run side by side in little memory."""
             context = get_current_context()
-            context["feed_and_dealers"] = f"feed {feed_time(cfg, context)[0]:%Y-%m-%d %H:%M} UTC: {', '.join(dealer_ids)}"
             try:
-                return pipeline.extract_batch(_run_context(cfg, context), dealer_ids, context["params"].get("dealers"),
+                ctx = _run_context(cfg, context)
+                context["feed_and_dealers"] = f"feed {ctx.T:%Y-%m-%d %H:%M} UTC: {', '.join(dealer_ids)}"
+                return pipeline.extract_batch(ctx, dealer_ids, context["params"].get("dealers"),
                                               hooks.opentrack_client(cfg.connections.opentrack))
             except DealerFeedError as exc:
                 _fail_permanent(exc)
