@@ -334,9 +334,31 @@ def read_parquet(path: LandingPath, columns: list[str] | None = None) -> pa.Tabl
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    source: Any = path if is_local(path) else pa.BufferReader(_get(path))
+    return _decoded(path, lambda: pq.read_table(path if is_local(path) else pa.BufferReader(_get(path)),
+                                                columns=columns))
+
+
+def parquet_rows(path: LandingPath) -> int:
+    """A landing Parquet file's row count, from its footer alone (an object: a few ranged GETs,
+    not the file). Why not read_parquet: a rerun's extract only counts a reused raw file, and
+    `pq.read_table` would import pandas into the extract task."""
+    import pyarrow.parquet as pq
+
+    def footer() -> int:
+        if is_local(path):
+            return pq.read_metadata(path).num_rows
+        with path.open("rb") as source:
+            return pq.read_metadata(source).num_rows
+
+    return _decoded(path, lambda: _store(path, footer))
+
+
+def _decoded(path: LandingPath, decode: Callable[[], R]) -> R:
+    """`decode()` of a Parquet file, a missing or undecodable file raised as LandingFileError."""
+    import pyarrow as pa
+
     try:
-        return pq.read_table(source, columns=columns)
+        return decode()
     except FileNotFoundError:
         raise LandingFileError(path, "is missing") from None
     except (OSError, pa.ArrowException) as exc:

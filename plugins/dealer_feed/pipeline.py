@@ -34,6 +34,7 @@ from dealer_feed.landing import (
     exists,
     group_run_dir,
     landing_root,
+    parquet_rows,
     read_json,
     read_parquet,
     url_of,
@@ -157,8 +158,17 @@ def extract_batch(
     except DealerStepError as exc:
         step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
         raise
-    step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), rows=sum(s["rows"] for s in statuses))
+    step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), rows=sum(s["rows"] for s in statuses),
+              arrow_allocator=_arrow_allocator())
     return statuses
+
+
+def _arrow_allocator() -> str:
+    """The allocator behind Arrow's memory pool (system, mimalloc, jemalloc): part of an extract
+    task's memory figure, so its step line says which (airflow_edge.dag_factory sets it)."""
+    import pyarrow as pa
+
+    return pa.default_memory_pool().backend_name
 
 
 def validate(ctx: RunContext, wanted: Sequence[str] | None, engine: Engine) -> list[dict[str, Any]]:
@@ -202,7 +212,7 @@ def _extract_dataset(ctx: RunContext, client: OpenTrackClient, dealer_id: str, d
     raw_path = _raw_path(ctx, dataset, dealer_id)
     if exists(raw_path):
         log.info("%s %s: raw file for this run exists, reusing %s", dealer_id, dataset, url_of(raw_path))
-        return read_parquet(raw_path, columns=[]).num_rows
+        return parquet_rows(raw_path)
     dealer = ctx.group.dealer(dealer_id)
     started = time.perf_counter()
     if dataset == "vehicles":

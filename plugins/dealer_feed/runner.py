@@ -81,7 +81,7 @@ def run_group(
     cfg: GroupConfig, at: datetime, engine: Engine, *, dealers: Sequence[str] = (), force_guards: bool = False,
     landing: LandingPath | None = None, client: OpenTrackClient | None = None, say: Say = print,
 ) -> RunOutcome:
-    """migrate → extract of every dealer batch → validate → transform → load, as the DAG runs them.
+    """migrate, extract of every dealer batch → validate → transform → load: the DAG's steps, one after another.
 
     Like the DAG, a failed dealer batch does not stop the others nor the load of the dealers
     that were extracted (the caller turns `failed_dealers` into a non-zero exit, as the DAG's

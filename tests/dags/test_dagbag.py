@@ -37,6 +37,12 @@ def test_tasks_have_retries_timeouts_and_shape():
         dag = bag.dags[f"dealer_feed_{group.stem}"]
         assert {t.task_id for t in dag.tasks} == {"migrate", "extract", "validate", "transform", "load", "watcher"}
         assert dag.get_task("transform").trigger_rule == "all_done"
+        # migrate beside the extract batches (fetching needs no warehouse); validate after both,
+        # load only after a successful migrate
+        upstream = {t.task_id: t.upstream_task_ids for t in dag.tasks}
+        assert upstream["extract"] == set() and upstream["migrate"] == set()
+        assert upstream["validate"] == {"migrate", "extract"}
+        assert upstream["load"] == {"migrate", "transform"} and dag.get_task("load").trigger_rule == "all_success"
 
 
 def test_large_group_is_mapped_in_batches():

@@ -448,6 +448,28 @@ def test_transient_fault_is_retried_permanent_error_fails_at_once(demo_run, monk
     assert tis[("watcher", -1)] == ("failed", 1)
 
 
+def test_a_failed_migrate_holds_back_the_load_not_the_fetching(demo_run):
+    """`migrate` runs beside the extract batches: when it fails (here: a warehouse whose
+    schema_version table is not ours), the batches still land their raw files, nothing reaches
+    the warehouse (load: upstream_failed) and the watcher fails the run."""
+    import sqlite3
+
+    warehouse = demo_run.tmp / "warehouse.db"
+    with sqlite3.connect(warehouse) as db:
+        db.execute("CREATE TABLE schema_version (not_ours TEXT)")
+    dr = demo_run.test(T1)
+    tis = _tis(dr)
+    assert str(dr.state) == "failed", tis
+    assert tis[("migrate", -1)] == ("failed", 1), tis  # a permanent WarehouseError: not retried
+    assert {tis[("extract", index)] for index in range(3)} == {("success", 1)}, tis
+    assert tis[("load", -1)][0] == "upstream_failed" and tis[("watcher", -1)][0] == "failed", tis
+    with sqlite3.connect(warehouse) as db:
+        assert [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == [
+            "schema_version"]
+    landed = sorted((demo_run.tmp / "data" / "landing" / "demo" / "vehicles").glob("*/run=*/raw.parquet"))
+    assert len(landed) == 3, landed
+
+
 def test_alert_of_the_last_try_counts_tries_like_airflow(demo_run, monkeypatch, caplog):
     """A fault that outlasts every retry: the alert of the last try says `try=4/4` (was `try=4/3`)."""
     from dealer_feed_tools.demo import connection_env
@@ -476,7 +498,7 @@ def test_asset_event_recorded_and_consumer_queued(demo_run):
     assert str(dr.state) == "success"
     with create_session() as session:
         asset = session.scalar(select(AssetModel).where(AssetModel.name == "dealer_feed_warehouse_demo"))
-        assert asset is not None and asset.uri == "dealer-feed://warehouse/demo"
+        assert asset is not None and asset.uri == "x-dealer-feed://warehouse/demo"
         events = session.scalars(select(AssetEvent).where(AssetEvent.asset_id == asset.id,
                                                           AssetEvent.source_run_id == dr.run_id)).all()
         assert [(e.source_dag_id, e.source_task_id) for e in events] == [(DAG_ID, "load")]

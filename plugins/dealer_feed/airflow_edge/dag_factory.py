@@ -17,6 +17,7 @@ import the heavy libraries themselves.
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,9 +45,17 @@ DEFAULT_ARGS: dict[str, Any] = {
 }
 
 
+ARROW_ALLOCATOR_ENV = "ARROW_DEFAULT_MEMORY_POOL"
+"""Read once, at pyarrow's import: which allocator Arrow's default memory pool uses."""
+
+
 def warehouse_asset(group: str) -> Asset:
-    """The Asset a successful load of `group` updates; analysts' DAGs schedule on it."""
-    return Asset(name=f"dealer_feed_warehouse_{group}", uri=f"dealer-feed://warehouse/{group}")
+    """The Asset a successful load of `group` updates; analysts' DAGs schedule on it (by name).
+
+    Why the `x-` scheme: it is Airflow's mark of a private scheme, which needs no normalizer; any
+    other scheme makes every parse of the DAG file (in each task process too) load every
+    provider's asset handlers, with the Amazon provider's boto3 (13 MB per task process)."""
+    return Asset(name=f"dealer_feed_warehouse_{group}", uri=f"x-dealer-feed://warehouse/{group}")
 
 
 def feed_time(cfg: GroupConfig, context: dict[str, Any]) -> tuple[datetime, str]:
@@ -100,7 +109,7 @@ Run parameters: `force_guards` (true: load past the empty-feed and mass-close gu
 the dealer really sold out), `dealers` (limit the run to these dealer ids; the others are not extracted and
 none of their service requests closes).
 
-Tasks: `migrate` → `extract` (one mapped task per dealer batch; its name gives the feed time and the dealers) →
+Tasks: `extract` (one mapped task per dealer batch; its name gives the feed time and the dealers) beside `migrate` →
 `validate` (every extracted dealer, one task) → `transform` → `load` (emits Asset `dealer_feed_warehouse_{cfg.group}`). Transient faults retry with exponential
 backoff; typed permanent errors (missing grant, bad credentials, guards) fail at once with a fix line.
 A failed task logs one `[dealer-feed] FAILED ...` alert (and POSTs it to connection `dealer_feed_alerts` when it
@@ -155,6 +164,10 @@ def build_dag(group_name: str):
         def extract(dealer_ids: list[str]) -> list[dict[str, Any]]:
             """Fetch the batch's dealers into raw files: HTTP, parser and Arrow only (no GX, no
             pandas, no warehouse), so many of these run side by side in little memory."""
+            # Set before this task process first imports pyarrow (its DAG file imports none, as
+            # tests/dags/test_parse_speed.py checks): Arrow's system allocator gives the fetch
+            # threads' many small tables back, mimalloc's per-thread heaps held 30 MB more.
+            os.environ.setdefault(ARROW_ALLOCATOR_ENV, "system")
             context = get_current_context()
             try:
                 ctx = _run_context(cfg, context)
@@ -212,10 +225,15 @@ def build_dag(group_name: str):
             loaded = context["ti"].xcom_pull(task_ids="load")
             raise AirflowFailException(alerts.watcher_message(cfg.group, ctx.run_id, failed, loaded))
 
+        # migrate runs beside the extract batches (they need no warehouse), off the run's critical
+        # path; validate is the first to read the warehouse, load the first to write it, and a
+        # failed migrate holds the load back (all_success), not the fetching.
+        migrated = migrate()
         batches = extract.expand(dealer_ids=cfg.dealer_batches())
         validated = validate()
-        migrate() >> batches >> validated
+        [migrated, batches] >> validated
         loaded = load(validated >> transform())
-        [batches, validated, loaded] >> watcher()
+        migrated >> loaded
+        [migrated, batches, validated, loaded] >> watcher()
 
     return dealer_feed()

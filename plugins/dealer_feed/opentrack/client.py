@@ -36,6 +36,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from dealer_feed.contract.identity import as_utc, dealer_id
 from dealer_feed.opentrack import envelope
+from dealer_feed.opentrack.arrow import string_scalar
 from dealer_feed.opentrack.errors import (
     GRANT_FIX,
     AccessNotGrantedError,
@@ -583,12 +584,13 @@ def _with_row_dealer_ids(table: pa.Table, dealer: DealerRef) -> pa.Table:
     """`dealer_id` in front, per row `{EnterpriseCode}_{row CompanyNumber}` (ARCHITECTURE.md):
     a row of another company shows as foreign instead of being attributed to the dealer."""
     company = table.column("company_number")
-    return _prepend(table, dealer_id=pc.binary_join_element_wise(pa.scalar(dealer.enterprise_code), company, "_"))
+    return _prepend(table, dealer_id=pc.binary_join_element_wise(string_scalar(dealer.enterprise_code), company,
+                                                                  string_scalar("_")))
 
 
 def _prepend(table: pa.Table, **columns: str | pa.Array | pa.ChunkedArray) -> pa.Table:
     """`columns` (a constant string or an array) in front of `table`'s columns, all strings."""
     for position, (name, value) in enumerate(columns.items()):
-        array = pa.repeat(pa.scalar(value, pa.string()), table.num_rows) if isinstance(value, str) else value
+        array = pa.repeat(string_scalar(value), table.num_rows) if isinstance(value, str) else value
         table = table.add_column(position, pa.field(name, pa.string()), array)
     return table

@@ -7,9 +7,9 @@ and cleared (with its already-read siblings) at once; rows are
 packed into Arrow record batches every BATCH_ROWS, so memory stays bounded by one batch
 of Python strings plus the compact Arrow columns. A batch's values are kept in one flat,
 row-major list of strings (no per-row list survives, so the garbage collector has
-nothing to scan) and become columns by one Arrow conversion and a strided `take` per
-column, in C: 0.84 s for 50,000 vehicles where transposing per-row lists in Python
-took 0.97 s (bench/bench_parse.py).
+nothing to scan) and become columns in C: one Arrow string array built from the joined
+values (opentrack.arrow.string_array: no pyarrow converter, so no pandas import in an
+extract task), then a strided `take` per column. An absent element waits as ABSENT.
 
 Names are matched by local name whatever their namespace: the STAR payload is unqualified
 (`xmlns=""`), the per-area services qualify everything in `opentrack.dealertrack.com`.
@@ -44,6 +44,7 @@ import pyarrow as pa
 from lxml import etree
 
 from dealer_feed.contract.errors import DealerFeedError
+from dealer_feed.opentrack.arrow import int64_array, string_array
 from dealer_feed.opentrack.envelope import SOAP11, SOAP12
 
 BATCH_ROWS = 8192
@@ -183,6 +184,11 @@ def _yyyymmdd(text: str) -> date | None:
         return None
 
 
+ABSENT = "\x01"
+"""A field whose element is absent, while its row waits in `_Rows.values` (null in the table):
+a character XML 1.0 forbids, so never a delivered value."""
+
+
 @functools.lru_cache(maxsize=32)
 def _layout(columns: tuple[str, ...], batch_rows: int) -> tuple[pa.Schema, tuple[pa.Array, ...]]:
     """A table shape's schema and, per column, the positions of its values in a full flat
@@ -190,7 +196,7 @@ def _layout(columns: tuple[str, ...], batch_rows: int) -> tuple[pa.Schema, tuple
     response (rebuilt per response, they cost ~20 ms, more than parsing a 600-vehicle lot)."""
     width = len(columns)
     schema = pa.schema([pa.field(c, pa.string()) for c in columns])
-    return schema, tuple(pa.array(np.arange(i, batch_rows * width, width, dtype=np.int64)) for i in range(width))
+    return schema, tuple(int64_array(np.arange(i, batch_rows * width, width, dtype=np.int64)) for i in range(width))
 
 
 class _Rows:
@@ -199,14 +205,17 @@ class _Rows:
     def __init__(self, columns: Sequence[str]) -> None:
         self.schema, self._columns_of = _layout(tuple(columns), BATCH_ROWS)
         self.width = len(columns)
-        self.values: list[str | None] = []
-        """The pending batch's values, row-major: row r, field i at r * width + i."""
+        self.values: list[str] = []
+        """The pending batch's values, row-major: row r, field i at r * width + i (ABSENT: null)."""
         self.batches: list[pa.RecordBatch] = []
 
     def flush(self) -> None:
         if not self.values:
             return
-        flat = pa.array(self.values, type=pa.string())
+        try:
+            flat = string_array(self.values, null=ABSENT)
+        except ValueError as exc:  # cannot happen after replace_forbidden_characters; never lose a row silently
+            raise ResponseParseError(f"a value holds a character XML 1.0 forbids ({exc})") from None
         n_rows = len(self.values) // self.width
         self.batches.append(pa.RecordBatch.from_arrays(
             [flat.take(positions[:n_rows]) for positions in self._columns_of], schema=self.schema))
@@ -324,7 +333,7 @@ class ResultParser:
                 parent = el.getparent()
                 if parent is None or _local(parent.tag) not in containers:
                     continue  # nested in something else: its ancestor is checked as a container child
-                row: list[str | None] = [None] * width
+                row = [ABSENT] * width
                 lines = None
                 for child in el:
                     i = index.get(child.tag)
@@ -361,8 +370,9 @@ class ResultParser:
                 while el.getprevious() is not None:
                     del parent[0]
 
-    def _read_lines(self, container: etree._Element, key: str | None) -> None:
-        """The record's nested lines, each a row of the child table led by the parent's key."""
+    def _read_lines(self, container: etree._Element, key: str) -> None:
+        """The record's nested lines, each a row of the child table led by the parent's key
+        (ABSENT while it waits, like any value)."""
         spec, index, by_local = self.spec.lines, self._line_index, self._line_by_local
         assert spec is not None and self._line_rows is not None
         values = self._line_rows.values
@@ -371,7 +381,7 @@ class ResultParser:
                 continue
             if _local(line.tag) != spec.record:
                 raise UnexpectedElementError(_local(line.tag), f"<{spec.container}> of a <{self.spec.record}>")
-            row: list[str | None] = [key] + [None] * len(spec.fields)
+            row = [key] + [ABSENT] * len(spec.fields)
             for child in line:
                 i = index.get(child.tag)
                 if i is None:
