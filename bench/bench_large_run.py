@@ -358,19 +358,22 @@ def _vehicles(landing: Path, T: datetime) -> int:
 MISSED_CAUSES = {
     "extract": """**Extract task above 250 MB: the cause, and what would close it.** Profile (a plain process
 doing what the task does for one 25-dealer batch, peak RSS after each stage): Airflow's task runner
-imports 112 MB, the DAG file 129 MB; the OpenTrack client, lxml and pyarrow 165 MB; then pyarrow imports
-pandas on its first conversion of a Python or NumPy object into an Arrow array (`pa.array`, +43 MB,
-although the extract never uses pandas); the batch's fetched and parsed dealers (4 in flight) bring it
-to about 260 MB; a task process forked from the LocalExecutor worker adds about 30 MB. GX (+150 MB) is
-no longer in the extract task: it was 420–434 MB. Closing the rest: build the parser's columns with
-Arrow's C++ readers (the parser writes a CSV buffer, `pyarrow.csv` reads it) so that pyarrow never
-imports pandas in an extract process (-43 MB).""",
+imports 112 MB, the DAG file 119 MB; the OpenTrack client, lxml and pyarrow 182 MB; the batch's fetched
+and parsed dealers (4 in flight) add about 15 MB with Arrow's system allocator (45 MB with mimalloc:
+the extract task sets the system one); a task process forked from the LocalExecutor worker adds the
+worker's resident pages. Already removed: GX (150 MB, now in `validate`), pandas (43 MB, imported by
+pyarrow's Python converters: the parser builds its arrays from buffers) and boto3 (13 MB, loaded with
+every provider's asset handlers when the DAG's Asset URI needed a normalizer). What is left to cut:
+the worker's pages, perhaps by starting LocalExecutor workers with `[core] mp_start_method = spawn`
+(not tried).""",
     "total": """**Run total above 1.5× the bare extract + bare load: the cause, and what would close it.**
-The baseline has no validation and no rules; the run adds `validate` (GX over 200k rows, 7–12 s),
-`transform` (4–7 s), the first run's `migrate` on a cold worker (4–5 s) and the scheduler's hand-offs
-between the five task stages. Validating each batch as it lands, in the extract phase (which the
-simulator bounds), would hide most of `validate`; it needs GX kept loaded between batches (one
-long-lived validating worker), not re-imported per batch.""",
+The baseline has no validation and no rules. A run's critical path is the extract batches (within
+a few seconds of the bare extract; `migrate` runs beside them), then `validate` (7–8 s, of which
+importing GX is 3.4 s), `transform` (4–5 s), `load` (its merge and events over the bare load:
+1–4 s) and a hand-off of about 1 s before each of the last three stages. Validating each batch as
+it lands, in the extract phase (which the simulator's rate limit bounds), would take `validate` off
+the critical path; it needs GX kept loaded between batches (one long-lived validating worker), not
+imported per batch.""",
 }
 
 
