@@ -368,9 +368,10 @@ the worker's pages, perhaps by starting LocalExecutor workers with `[core] mp_st
 (not tried).""",
     "total": """**Run total above 1.5× the bare extract + bare load: the cause, and what would close it.**
 The baseline has no validation and no rules. A run's critical path is the extract batches (within
-a few seconds of the bare extract; `migrate` runs beside them), then `validate` (7–8 s, of which
-importing GX is 3.4 s), `transform` (4–5 s), `load` (its merge and events over the bare load:
-1–4 s) and a hand-off of about 1 s before each of the last three stages. Validating each batch as
+a few seconds of the bare extract; `migrate` runs beside them), then `validate` (6–8 s, of which
+importing GX is 3.4 s), `transform` (4–5 s), `load` (1–7 s over the bare load: it also updates
+every present SR's last_seen_at and last_run_id, 195k rows, which the COPY does not) and a hand-off
+of about 1 s before each of the last three stages. Validating each batch as
 it lands, in the extract phase (which the simulator's rate limit bounds), would take `validate` off
 the critical path; it needs GX kept loaded between batches (one long-lived validating worker), not
 imported per batch.""",

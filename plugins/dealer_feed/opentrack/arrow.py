@@ -4,7 +4,7 @@ Why: pyarrow's Python converters (`pa.array` of a list or a numpy array, `pa.sca
 compute call given a plain Python value) import pandas to ask whether the value is a pandas
 object. That is 43 MB in every extract task, which never uses pandas (the extract task's peak
 RSS target: bench/results.md). These build the same values with `from_buffers`, which does not;
-tests/integration/test_extract_memory.py checks that an extract imports no pandas.
+tests/integration/test_extract_imports.py checks that an extract imports no pandas.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ def int64_array(values: np.ndarray) -> pa.Array:
 
 
 def string_scalar(text: str) -> pa.StringScalar:
+    """`text` as an Arrow string scalar (what a compute call would make of a plain str)."""
     data = text.encode()
     return pa.StringArray.from_buffers(1, pa.py_buffer(np.array([0, len(data)], dtype=np.int32)),
                                        pa.py_buffer(data))[0]
