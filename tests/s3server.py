@@ -20,6 +20,7 @@ so a test can assert the marker never reaches a log, an output, a landing object
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -93,13 +94,17 @@ class S3Server:
         shutil.rmtree(self.log_path.parent, ignore_errors=True)
 
 
-def start(timeout: float = 30.0) -> S3Server:
-    """Start `moto_server -H 127.0.0.1 -p PORT` (next to this interpreter) and wait until it answers."""
+def start(timeout: float = 30.0, authenticate: bool = False) -> S3Server:
+    """Start `moto_server -H 127.0.0.1 -p PORT` (next to this interpreter) and wait until it answers.
+
+    `authenticate`: the server checks every request's credentials, as AWS does (moto's
+    INITIAL_NO_AUTH_ACTION_COUNT=0), so unknown keys get AWS's own InvalidAccessKeyId answer."""
     binary = shutil.which("moto_server", path=str(Path(sys.executable).parent)) or "moto_server"
     port = free_port()
     log_path = Path(tempfile.mkdtemp(prefix="moto-")) / "moto.log"
+    env = dict(os.environ) | ({"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if authenticate else {})
     with log_path.open("ab") as log:
-        process = processes.spawn([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=log,
+        process = processes.spawn([binary, "-H", "127.0.0.1", "-p", str(port)], env=env, stdout=log,
                                   stderr=subprocess.STDOUT)
     server = S3Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + timeout

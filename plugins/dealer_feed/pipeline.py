@@ -17,7 +17,8 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -152,14 +153,10 @@ def extract_batch(
     if not dealer_ids:
         log.info("no dealer of this batch is in the run's `dealers` parameter; nothing to extract")
         return []
-    started = time.perf_counter()
-    try:
+    with _dealer_step("extract", ctx, dealer_ids) as figures:
         statuses = extract(ctx, dealer_ids, client)
-    except DealerStepError as exc:
-        step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
-        raise
-    step_done("extract", started, run=ctx.run_id, dealers=len(dealer_ids), rows=sum(s["rows"] for s in statuses),
-              arrow_allocator=_arrow_allocator())
+        figures.update(dealers=len(dealer_ids), rows=sum(s["rows"] for s in statuses),
+                       arrow_allocator=_arrow_allocator())
     return statuses
 
 
@@ -178,17 +175,27 @@ def validate(ctx: RunContext, wanted: Sequence[str] | None, engine: Engine) -> l
     from dealer_feed.warehouse import reads
 
     dealer_ids = dealers_in_run(ctx.group.dealer_ids, wanted)
-    started = time.perf_counter()
-    previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
-    try:
+    with _dealer_step("validate", ctx, dealer_ids) as figures:
+        previous = reads.previous_good_rows(engine, ctx.group.group, dealer_ids, before=ctx.T)
         statuses = validate_landed(ctx, dealer_ids, previous)
-    except DealerStepError as exc:
-        step_done("validate", started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
-        raise
-    step_done("validate", started, run=ctx.run_id, dealers=len({s["dealer_id"] for s in statuses}),
-              rows=sum(s["rows"] for s in statuses), good=sum(s["good"] for s in statuses),
-              quarantined=sum(s["quarantined"] for s in statuses))
+        figures.update(dealers=len({s["dealer_id"] for s in statuses}), rows=sum(s["rows"] for s in statuses),
+                       good=sum(s["good"] for s in statuses), quarantined=sum(s["quarantined"] for s in statuses))
     return statuses
+
+
+@contextmanager
+def _dealer_step(step: str, ctx: RunContext, dealer_ids: Sequence[str]) -> Iterator[dict[str, Any]]:
+    """Times a step over dealers and logs its step-done line: with the figures the block fills in
+    when it succeeds; with the count of failed dealers when it raises DealerStepError (the other
+    dealers' files were written, so the step's time and memory still tell something)."""
+    started = time.perf_counter()
+    figures: dict[str, Any] = {}
+    try:
+        yield figures
+    except DealerStepError as exc:
+        step_done(step, started, run=ctx.run_id, dealers=len(dealer_ids), failed=len(exc.dealers))
+        raise
+    step_done(step, started, run=ctx.run_id, **figures)
 
 
 # --------------------------------------------------------------------------- extract

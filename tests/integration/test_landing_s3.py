@@ -154,6 +154,27 @@ def test_no_such_bucket_is_a_permanent_store_error_naming_the_connection(s3):
         assert "'dealer_feed_landing'" in err.value.fix and "Traceback" not in str(err.value)
 
 
+def test_refused_credentials_are_a_permanent_store_error_naming_the_connection(monkeypatch):
+    """A store that checks credentials (a second moto server, authenticating like AWS) refuses
+    keys it does not know (403): every landing operation fails at once (no retry can help) with the
+    connection to fix, and never with the secret or a botocore traceback."""
+    import json
+
+    server = s3server.start(authenticate=True)
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_LANDING_REFUSED", json.dumps(server.connection()))
+        path = hooks.landing_root("s3://any-bucket/x", conn_id="landing_refused") / "demo" / "status.json"
+        for call in (lambda: landing.write_json({}, path), lambda: landing.read_json(path),
+                     lambda: landing.exists(path), lambda: landing.parquet_rows(path)):
+            with pytest.raises(LandingStoreError) as err:
+                call()
+            assert err.value.transient is False and "refused access" in str(err.value), err.value
+            assert "'landing_refused'" in err.value.fix and "s3:PutObject" in err.value.fix
+            assert s3server.SECRET not in str(err.value) and "Traceback" not in str(err.value)
+    finally:
+        server.stop()
+
+
 def test_unreachable_store_is_a_transient_store_error(s3, monkeypatch):
     import json
 
