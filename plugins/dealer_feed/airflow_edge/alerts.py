@@ -23,7 +23,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 from dealer_feed.contract.errors import fix_of, typed_root
@@ -87,10 +89,20 @@ def fix_line(exc: BaseException | None) -> str:
     return fix_of(exc)
 
 
+_LABEL_DEALERS = ": "
+"""What separates the feed time from the dealer ids in an extract batch's label."""
+
+
+def batch_label(T: datetime, dealer_ids: Sequence[str]) -> str:  # noqa: N803 - the spec's name
+    """An extract batch's map index, `feed 2026-11-30 06:00 UTC: ZE_ZE7, ZE_ZE8`: which feed and
+    which dealers, in the Grid view and in the alert (dealers_of reads the ids back)."""
+    return f"feed {T:%Y-%m-%d %H:%M} UTC{_LABEL_DEALERS}{', '.join(dealer_ids)}"
+
+
 def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> list[str]:
     """Dealer ids the failure concerns: from the error (`dealer_id` of a typed OpenTrack or
     guard error, `dealers` of a DealerStepError), else from the mapped task's rendered map
-    index (`feed <T> UTC: <dealer ids>`, dag_factory's extract)."""
+    index (batch_label)."""
     root = typed_root(exc)
     found: list[str] = []
     for candidate in (root, exc):
@@ -103,7 +115,7 @@ def dealers_of(exc: BaseException | None, rendered_map_index: str | None) -> lis
             elif isinstance(value, (list, tuple, set)):
                 found.extend(str(v) for v in value)
     if not found and rendered_map_index:
-        found = [d.strip() for d in rendered_map_index.rpartition(": ")[2].split(",") if d.strip()]
+        found = [d.strip() for d in rendered_map_index.rpartition(_LABEL_DEALERS)[2].split(",") if d.strip()]
     return list(dict.fromkeys(found))
 
 

@@ -171,7 +171,7 @@ def build_dag(group_name: str):
             context = get_current_context()
             try:
                 ctx = _run_context(cfg, context)
-                context["feed_and_dealers"] = f"feed {ctx.T:%Y-%m-%d %H:%M} UTC: {', '.join(dealer_ids)}"
+                context["feed_and_dealers"] = alerts.batch_label(ctx.T, dealer_ids)
                 return pipeline.extract_batch(ctx, dealer_ids, context["params"].get("dealers"),
                                               hooks.opentrack_client(cfg.connections.opentrack))
             except DealerFeedError as exc:
